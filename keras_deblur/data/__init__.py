@@ -1,0 +1,1 @@
+"""Data: image files, motion-blur synthesis and tf.data pipelines."""

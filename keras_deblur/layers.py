@@ -1,0 +1,160 @@
+"""Custom layers of the DeblurGAN networks.
+
+Every layer here is registered as serializable so that `.keras` files load with
+`keras.saving.load_model(..., safe_mode=True)`, and is written with `keras.ops`
+only so that it converts to TFLite builtin ops (no Lambda layers, no custom ops).
+"""
+
+import keras
+from keras import ops
+
+
+def _pair(value, name):
+    """Turns `p`, `(p_h, p_w)` or `((top, bottom), (left, right))` into the last form."""
+    if isinstance(value, int):
+        return ((value, value), (value, value))
+    if len(value) == 2 and all(isinstance(v, int) for v in value):
+        return ((value[0], value[0]), (value[1], value[1]))
+    if len(value) == 2 and all(len(v) == 2 for v in value):
+        return tuple(tuple(int(p) for p in v) for v in value)
+    raise ValueError(
+        f"`{name}` must be an int, a pair of ints or a pair of pairs. Received: {name}={value}"
+    )
+
+
+@keras.saving.register_keras_serializable(package="keras_deblur")
+class ReflectionPadding2D(keras.layers.Layer):
+    """Mirror padding of the spatial axes, without repeating the edge pixel.
+
+    Equivalent to PyTorch's `nn.ReflectionPad2d` used by the reference
+    DeblurGAN. Built on `keras.ops.pad(mode="reflect")`, which TFLite converts
+    to its builtin MIRROR_PAD op.
+
+    Args:
+        padding: int, pair of ints, or `((top, bottom), (left, right))`.
+            Pixels added on each side. Defaults to 1.
+
+    Shapes:
+        `(batch, height, width, channels)` ->
+        `(batch, height + top + bottom, width + left + right, channels)`.
+        Each padding must be smaller than the padded axis.
+    """
+
+    def __init__(self, padding=1, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = _pair(padding, "padding")
+
+    def call(self, inputs):
+        (top, bottom), (left, right) = self.padding
+        return ops.pad(
+            inputs, [[0, 0], [top, bottom], [left, right], [0, 0]], mode="reflect"
+        )
+
+    def compute_output_shape(self, input_shape):
+        (top, bottom), (left, right) = self.padding
+        batch, height, width, channels = input_shape
+        height = None if height is None else height + top + bottom
+        width = None if width is None else width + left + right
+        return (batch, height, width, channels)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"padding": self.padding})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_deblur")
+class InstanceNormalization(keras.layers.Layer):
+    """Instance normalization (Ulyanov et al., 2016) for NHWC images.
+
+    Each image and channel is normalised by the mean and variance of its own
+    pixels, in training and in inference alike: there are no running
+    statistics. The reference DeblurGAN uses `nn.InstanceNorm2d(affine=False)`,
+    hence no learned scale or offset by default. Numerically the same as
+    `keras.layers.GroupNormalization(groups=-1)` (biased variance).
+
+    Args:
+        epsilon: float. Added to the variance before the square root.
+            Defaults to 1e-5, as in PyTorch.
+        affine: bool. Learn a per-channel scale (ones) and offset (zeros).
+            Defaults to False.
+
+    Shapes:
+        `(batch, height, width, channels)` in, the same shape out.
+    """
+
+    def __init__(self, epsilon=1e-5, affine=False, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+        self.affine = affine
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(
+                "InstanceNormalization needs a known channel count. "
+                f"Received: input_shape={input_shape}"
+            )
+        if self.affine:
+            self.gamma = self.add_weight(
+                shape=(channels,), initializer="ones", name="gamma"
+            )
+            self.beta = self.add_weight(
+                shape=(channels,), initializer="zeros", name="beta"
+            )
+
+    def call(self, inputs):
+        # Statistics in float32 even under mixed precision: a float16 variance
+        # over a large image overflows or loses the small terms.
+        x = ops.cast(inputs, "float32")
+        mean = ops.mean(x, axis=(1, 2), keepdims=True)
+        centred = x - mean
+        variance = ops.mean(ops.square(centred), axis=(1, 2), keepdims=True)
+        outputs = centred * ops.rsqrt(variance + self.epsilon)
+        if self.affine:
+            outputs = outputs * self.gamma + self.beta
+        return ops.cast(outputs, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"epsilon": self.epsilon, "affine": self.affine})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_deblur")
+class AlwaysOnDropout(keras.layers.Dropout):
+    """Dropout that stays active at inference, as in the reference DeblurGAN.
+
+    The reference code never switches its generator to eval mode, so its
+    published results were produced with dropout on. A plain `Dropout` would
+    be overridden by the `training` flag a functional model passes down, so
+    this layer ignores that flag.
+
+    Args: as `keras.layers.Dropout`.
+    """
+
+    def call(self, inputs, training=None):
+        return super().call(inputs, training=True)
+
+
+@keras.saving.register_keras_serializable(package="keras_deblur")
+class GlobalSkip(keras.layers.Layer):
+    """Adds the predicted residual to the input image and clips to [-1, 1].
+
+    DeblurGAN's generator learns the residual between the sharp and the
+    blurred image (the reference's `learn_residual=True`).
+
+    Shapes:
+        call([image, residual]) with two `(batch, height, width, 3)` tensors
+        in [-1, 1] -> `(batch, height, width, 3)` in [-1, 1].
+    """
+
+    def call(self, inputs):
+        image, residual = inputs
+        return ops.clip(ops.cast(image, residual.dtype) + residual, -1.0, 1.0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[1]
