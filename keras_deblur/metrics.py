@@ -1,0 +1,236 @@
+"""Full-image RGB PSNR and SSIM, computed exactly as scikit-image computes them.
+
+Two implementations of the same definitions:
+
+- `psnr`, `ssim`: numpy, on uint8 images, for evaluation. They equal
+  `skimage.metrics.peak_signal_noise_ratio(a, b, data_range=255)` and
+  `skimage.metrics.structural_similarity(a, b, data_range=255, channel_axis=-1,
+  gaussian_weights=True, sigma=1.5, use_sample_covariance=False)` to float64
+  rounding (the tests check this against scikit-image).
+- `psnr_tf`, `ssim_tf`: TensorFlow, graph-compatible, on batches of model-range
+  float images `[-1, 1]`, for validation inside `test_step`. They quantise to the
+  256 uint8 levels first, so they agree with the numpy versions on the saved
+  uint8 images to within 1e-3.
+
+SSIM definition (Wang et al., 2004, with scikit-image's conventions): per
+channel, local means, variances and covariance are weighted by an 11x11
+Gaussian window (sigma 1.5, truncated at 3.5 sigma, so radius 5), with
+population (not sample) covariance, C1 = (0.01 * 255)^2, C2 = (0.03 * 255)^2.
+The SSIM map is averaged over the pixels whose whole window lies inside the
+image (scikit-image filters with reflect padding and then crops 5 pixels per
+side, which is the same as a "valid" filter), then over the three channels.
+
+Comparing with the paper: DeblurGAN (Kupyn et al., CVPR 2018) reports PSNR 28.7
+and SSIM 0.958 on GoPro. That SSIM came from a different SSIM variant, so do not
+compare it with numbers from this module. The reference repository
+(KupynOrest/DeblurGAN) shows two variants, neither of them this one: the later
+`test.py` scores SSIM with the `pyssim` package's `SSIM(pil_fake).cw_ssim_value(
+pil_real)`, i.e. complex-wavelet SSIM (CW-SSIM, Sampat et al., 2009) on PIL
+images, a different index altogether; the earlier `util/metrics.py` SSIM uses an
+11x11 Gaussian centred half a pixel off, zero padding with the map averaged over
+the whole image, and constants for a data range of 1. SSIM values from different
+implementations are not interchangeable; PSNR is far less sensitive to such
+choices. Compare our SSIM only with numbers produced by this module or by
+scikit-image with the settings above.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+DATA_RANGE = 255.0
+SSIM_SIGMA = 1.5
+SSIM_TRUNCATE = 3.5
+SSIM_K1 = 0.01
+SSIM_K2 = 0.03
+# Radius as scipy.ndimage computes it: int(truncate * sigma + 0.5) = 5 -> 11x11 window.
+SSIM_RADIUS = int(SSIM_TRUNCATE * SSIM_SIGMA + 0.5)
+SSIM_WINDOW = 2 * SSIM_RADIUS + 1
+# Values are shifted by this before the window statistics so float32 keeps
+# precision in E[x^2] - E[x]^2; variances do not change and the means are shifted back.
+_CENTRE = 127.5
+
+
+def gaussian_window_1d(sigma=SSIM_SIGMA, radius=SSIM_RADIUS):
+    """Normalised 1-D Gaussian taps, as `scipy.ndimage.gaussian_filter1d` builds them.
+
+    Args:
+        sigma: float. Standard deviation in pixels. Defaults to 1.5.
+        radius: int. Half-width; the window has `2 * radius + 1` taps. Defaults to 5.
+
+    Returns:
+        float64 array of shape `(2 * radius + 1,)` summing to 1.
+    """
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    taps = np.exp(-0.5 * (x / sigma) ** 2)
+    return taps / taps.sum()
+
+
+def _check_pair(a, b, name_a="a", name_b="b"):
+    a = np.asarray(a)
+    b = np.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(
+            f"images must have the same shape. Received: {name_a}.shape={a.shape}, "
+            f"{name_b}.shape={b.shape}"
+        )
+    for name, image in ((name_a, a), (name_b, b)):
+        if image.dtype != np.uint8:
+            raise ValueError(f"expected uint8 images. Received: {name}.dtype={image.dtype}")
+        if image.ndim not in (2, 3):
+            raise ValueError(
+                f"expected an (H, W) or (H, W, C) image. Received: {name}.shape={image.shape}"
+            )
+    return a, b
+
+
+def psnr(a, b):
+    """Peak signal-to-noise ratio in dB between two uint8 images (data range 255).
+
+    Args:
+        a: uint8 array `(H, W)` or `(H, W, C)`. Reference image (e.g. the sharp one).
+        b: uint8 array of the same shape. Image to score.
+
+    Returns:
+        float. `10 * log10(255^2 / MSE)` over all pixels and channels; `inf` for
+        identical images (as scikit-image).
+
+    Example:
+        >>> psnr(sharp, restored)
+        27.31...
+    """
+    a, b = _check_pair(a, b)
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    if mse == 0:
+        return float("inf")
+    return float(10.0 * np.log10(DATA_RANGE**2 / mse))
+
+
+def _valid_filter(image, taps):
+    """Separable 'valid' correlation over the first two axes (H, W)."""
+    size = len(taps)
+    height = image.shape[0] - size + 1
+    rows = sum(w * image[k : k + height] for k, w in enumerate(taps))
+    width = image.shape[1] - size + 1
+    return sum(w * rows[:, k : k + width] for k, w in enumerate(taps))
+
+
+def ssim_map(a, b):
+    """Per-pixel SSIM over the valid region (pixels whose window lies inside the image).
+
+    Args:
+        a: uint8 array `(H, W)` or `(H, W, C)`, H and W at least 11.
+        b: uint8 array of the same shape.
+
+    Returns:
+        float64 array `(H - 10, W - 10)` or `(H - 10, W - 10, C)`.
+    """
+    a, b = _check_pair(a, b)
+    if min(a.shape[:2]) < SSIM_WINDOW:
+        raise ValueError(
+            f"SSIM needs images at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels. "
+            f"Received: shape={a.shape}"
+        )
+    x = a.astype(np.float64) - _CENTRE
+    y = b.astype(np.float64) - _CENTRE
+    taps = gaussian_window_1d()
+    # One pass over a stack of the five quantities the statistics need.
+    stats = _valid_filter(np.stack([x, y, x * x, y * y, x * y], axis=-1), taps)
+    mu_x, mu_y, e_xx, e_yy, e_xy = np.moveaxis(stats, -1, 0)
+    var_x = e_xx - mu_x * mu_x
+    var_y = e_yy - mu_y * mu_y
+    cov_xy = e_xy - mu_x * mu_y
+    mu_x = mu_x + _CENTRE
+    mu_y = mu_y + _CENTRE
+    c1 = (SSIM_K1 * DATA_RANGE) ** 2
+    c2 = (SSIM_K2 * DATA_RANGE) ** 2
+    numerator = (2 * mu_x * mu_y + c1) * (2 * cov_xy + c2)
+    denominator = (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
+    return numerator / denominator
+
+
+def ssim(a, b):
+    """Structural similarity of two uint8 images, as scikit-image computes it.
+
+    Gaussian window (sigma 1.5, 11x11), population covariance, data range 255,
+    mean over the valid region of each channel, then over channels. See the
+    module docstring for why this is not comparable with the paper's 0.958.
+
+    Args:
+        a: uint8 array `(H, W)` or `(H, W, C)`, H and W at least 11. Reference image.
+        b: uint8 array of the same shape. Image to score.
+
+    Returns:
+        float in `[-1, 1]`; 1 for identical images.
+    """
+    values = ssim_map(a, b)
+    if values.ndim == 3:
+        return float(np.mean(values.mean(axis=(0, 1), dtype=np.float64)))
+    return float(values.mean(dtype=np.float64))
+
+
+def _to_levels(images):
+    """[-1, 1] floats -> float32 uint8 levels 0..255, as `from_model_range` saves them."""
+    images = tf.convert_to_tensor(images)
+    images = tf.cast(images, tf.float32)
+    return tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0)
+
+
+def psnr_tf(y_true, y_pred):
+    """Per-image PSNR in dB of model-range batches, quantised to uint8 levels first.
+
+    Args:
+        y_true: float tensor `(batch, H, W, C)` in `[-1, 1]`. Reference (sharp) images.
+        y_pred: float tensor of the same shape in `[-1, 1]`. Restored images.
+
+    Returns:
+        float32 tensor `(batch,)`; `inf` where an image pair is identical after
+        quantisation. Graph-compatible.
+    """
+    x = _to_levels(y_true)
+    y = _to_levels(y_pred)
+    mse = tf.reduce_mean(tf.square(x - y), axis=[1, 2, 3])
+    return 10.0 * (tf.math.log(DATA_RANGE**2 / mse) / tf.math.log(10.0))
+
+
+def ssim_tf(y_true, y_pred):
+    """Per-image SSIM of model-range batches, the same definition as `ssim`.
+
+    Args:
+        y_true: float tensor `(batch, H, W, C)` in `[-1, 1]`, H and W at least 11.
+        y_pred: float tensor of the same shape in `[-1, 1]`.
+
+    Returns:
+        float32 tensor `(batch,)`: mean SSIM over the valid region and channels of
+        each image, within 1e-3 of `ssim` on the uint8-quantised images.
+        Graph-compatible (works inside `tf.function` and `test_step`).
+    """
+    x = _to_levels(y_true) - _CENTRE
+    y = _to_levels(y_pred) - _CENTRE
+    height, width = x.shape[1], x.shape[2]
+    if (height is not None and height < SSIM_WINDOW) or (width is not None and width < SSIM_WINDOW):
+        raise ValueError(
+            f"SSIM needs images at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels. "
+            f"Received: shape={tuple(x.shape)}"
+        )
+    channels = x.shape[-1]
+    if channels is None:
+        raise ValueError("ssim_tf needs a known number of channels (last axis)")
+    stack = tf.concat([x, y, x * x, y * y, x * y], axis=-1)
+    taps = tf.constant(gaussian_window_1d(), dtype=tf.float32)
+    depth = 5 * channels
+    kernel_rows = tf.tile(tf.reshape(taps, [SSIM_WINDOW, 1, 1, 1]), [1, 1, depth, 1])
+    kernel_cols = tf.tile(tf.reshape(taps, [1, SSIM_WINDOW, 1, 1]), [1, 1, depth, 1])
+    stack = tf.nn.depthwise_conv2d(stack, kernel_rows, strides=[1, 1, 1, 1], padding="VALID")
+    stack = tf.nn.depthwise_conv2d(stack, kernel_cols, strides=[1, 1, 1, 1], padding="VALID")
+    mu_x, mu_y, e_xx, e_yy, e_xy = tf.split(stack, 5, axis=-1)
+    var_x = e_xx - mu_x * mu_x
+    var_y = e_yy - mu_y * mu_y
+    cov_xy = e_xy - mu_x * mu_y
+    mu_x = mu_x + _CENTRE
+    mu_y = mu_y + _CENTRE
+    c1 = (SSIM_K1 * DATA_RANGE) ** 2
+    c2 = (SSIM_K2 * DATA_RANGE) ** 2
+    numerator = (2.0 * mu_x * mu_y + c1) * (2.0 * cov_xy + c2)
+    denominator = (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
+    # Mean over the valid region per channel, then over channels: equal weights, so one mean.
+    return tf.reduce_mean(numerator / denominator, axis=[1, 2, 3])
