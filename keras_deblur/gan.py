@@ -1,0 +1,209 @@
+"""DeblurGAN as a `keras.Model`: the WGAN-GP training step of Kupyn et al. (2018)."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_deblur import losses
+from keras_deblur.metrics import psnr_tf, ssim_tf
+
+
+class DeblurGAN(keras.Model):
+    """A generator and a critic trained together with WGAN-GP + perceptual loss.
+
+    One `train_step` (one batch) does what one iteration of the reference
+    code does: the generator deblurs the batch once; then `critic_steps`
+    critic updates, each with a fresh tape, on the sharp images and the
+    (fixed) generated ones, with the Wasserstein loss plus `gp_weight` times
+    the gradient penalty; then one generator update with
+    `-mean(critic(fake)) + content_weight * perceptual(sharp, fake)`,
+    scored by the updated critic.
+
+    Losses are summed over the batch and divided by the global batch size
+    (all replicas), so gradients summed across replicas by `tf.distribute`
+    equal those of one big batch.
+
+    Args:
+        generator: `keras.Model`. Blurred `(batch, H, W, 3)` in [-1, 1] ->
+            deblurred, same shape and range (`build_generator`).
+        critic: `keras.Model`. Images `(batch, H, W, 3)` in [-1, 1] -> patch
+            scores `(batch, h, w, 1)` (`build_critic`).
+        perceptual_loss: callable `(sharp, fake) -> (batch,)` float32, e.g.
+            `keras_deblur.losses.build_perceptual_loss()`.
+
+    Example:
+    >>> gan = DeblurGAN(build_generator(), build_critic(), build_perceptual_loss())
+    >>> gan.compile(g_optimizer=keras.optimizers.Adam(1e-4, beta_1=0.5),
+    ...             d_optimizer=keras.optimizers.Adam(1e-4, beta_1=0.5))
+    >>> gan.fit(train_ds.batch(1), validation_data=val_ds.batch(1), epochs=300)
+    """
+
+    def __init__(self, generator, critic, perceptual_loss, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.critic = critic
+        self.perceptual_loss = perceptual_loss
+        self.seed_generator = keras.random.SeedGenerator(seed=0)
+        self.critic_loss_tracker = keras.metrics.Mean(name="critic_loss")
+        self.generator_loss_tracker = keras.metrics.Mean(name="generator_loss")
+        self.gradient_penalty_tracker = keras.metrics.Mean(name="gradient_penalty")
+        self.perceptual_loss_tracker = keras.metrics.Mean(name="perceptual_loss")
+        self.wasserstein_tracker = keras.metrics.Mean(name="wasserstein_distance")
+        self.train_psnr_tracker = keras.metrics.Mean(name="psnr")
+        self.psnr_tracker = keras.metrics.Mean(name="psnr")
+        self.ssim_tracker = keras.metrics.Mean(name="ssim")
+
+    def compile(
+        self,
+        g_optimizer,
+        d_optimizer,
+        gp_weight=10.0,
+        content_weight=100.0,
+        critic_steps=5,
+        **kwargs,
+    ):
+        """Configures training.
+
+        Args:
+            g_optimizer: `keras.optimizers.Optimizer` for the generator.
+            d_optimizer: `keras.optimizers.Optimizer` for the critic; it steps
+                `critic_steps` times per batch.
+            gp_weight: float. Gradient penalty weight (lambda). Defaults to 10.
+            content_weight: float. Perceptual loss weight. Defaults to 100.
+            critic_steps: int. Critic updates per generator update. Defaults to 5.
+            **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`).
+                Under the "mixed_float16" policy both optimizers are wrapped
+                in `keras.optimizers.LossScaleOptimizer`.
+        """
+        if int(critic_steps) < 1:
+            raise ValueError(f"critic_steps must be >= 1. Received: critic_steps={critic_steps}")
+        if gp_weight < 0 or content_weight < 0:
+            raise ValueError(
+                "gp_weight and content_weight must be >= 0. "
+                f"Received: gp_weight={gp_weight}, content_weight={content_weight}"
+            )
+        # No optimizer of its own: the two below do all the updates.
+        super().compile(optimizer=None, **kwargs)
+        if keras.config.dtype_policy().name == "mixed_float16":
+            g_optimizer = _with_loss_scaling(g_optimizer)
+            d_optimizer = _with_loss_scaling(d_optimizer)
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        self.gp_weight = float(gp_weight)
+        self.content_weight = float(content_weight)
+        self.critic_steps = int(critic_steps)
+
+    def build_optimizers(self):
+        """Creates both optimizers' variables now (needed before restoring a checkpoint)."""
+        if not self.g_optimizer.built:
+            self.g_optimizer.build(self.generator.trainable_variables)
+        if not self.d_optimizer.built:
+            self.d_optimizer.build(self.critic.trainable_variables)
+
+    @property
+    def metrics(self):
+        return [
+            self.critic_loss_tracker,
+            self.generator_loss_tracker,
+            self.gradient_penalty_tracker,
+            self.perceptual_loss_tracker,
+            self.wasserstein_tracker,
+            self.train_psnr_tracker,
+            self.psnr_tracker,
+            self.ssim_tracker,
+        ]
+
+    def call(self, blurred, training=False):
+        return self.generator(blurred, training=training)
+
+    def gradient_penalty(self, sharp, fake):
+        """Per-sample WGAN-GP penalty `(batch,)` at random interpolates.
+
+        One alpha ~ U[0, 1] per sample; the gradient norm runs over all pixels
+        and channels of the sample (see `keras_deblur.losses.gradient_penalty`).
+        """
+        alpha = keras.random.uniform(
+            (ops.shape(sharp)[0], 1, 1, 1), 0.0, 1.0, seed=self.seed_generator
+        )
+        return losses.gradient_penalty(self.critic, sharp, fake, alpha)
+
+    def _global_batch_size(self, batch):
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return ops.cast(ops.shape(batch)[0] * replicas, "float32")
+
+    def _critic_step(self, sharp, fake, global_batch):
+        with tf.GradientTape() as tape:
+            real_scores = self.critic(sharp, training=True)
+            fake_scores = self.critic(fake, training=True)
+            wasserstein = losses.critic_wasserstein_loss(real_scores, fake_scores)
+            penalty = self.gradient_penalty(sharp, fake)
+            per_sample = wasserstein + self.gp_weight * penalty
+            loss = ops.sum(per_sample) / global_batch
+            scaled = _scale_loss(self.d_optimizer, loss)
+        gradients = tape.gradient(scaled, self.critic.trainable_variables)
+        self.d_optimizer.apply_gradients(
+            zip(gradients, self.critic.trainable_variables, strict=True)
+        )
+        return ops.mean(per_sample), ops.mean(penalty), -ops.mean(wasserstein)
+
+    def train_step(self, data):
+        blurred, sharp = data
+        global_batch = self._global_batch_size(blurred)
+        with tf.GradientTape() as g_tape:
+            fake = self.generator(blurred, training=True)
+            # The critic steps see a fixed fake batch (as the reference's
+            # `fake_B.detach()`); keeping them off the generator's tape saves memory.
+            with g_tape.stop_recording():
+                fixed_fake = ops.stop_gradient(fake)
+                for _ in range(self.critic_steps):
+                    critic_loss, penalty, wasserstein = self._critic_step(
+                        sharp, fixed_fake, global_batch
+                    )
+            fake_scores = self.critic(fake, training=True)
+            adversarial = losses.generator_adversarial_loss(fake_scores)
+            perceptual = self.perceptual_loss(sharp, fake)
+            per_sample = adversarial + self.content_weight * perceptual
+            g_loss = ops.sum(per_sample) / global_batch
+            scaled = _scale_loss(self.g_optimizer, g_loss)
+        gradients = g_tape.gradient(scaled, self.generator.trainable_variables)
+        self.g_optimizer.apply_gradients(
+            zip(gradients, self.generator.trainable_variables, strict=True)
+        )
+
+        self.critic_loss_tracker.update_state(critic_loss)
+        self.gradient_penalty_tracker.update_state(penalty)
+        self.wasserstein_tracker.update_state(wasserstein)
+        self.generator_loss_tracker.update_state(ops.mean(per_sample))
+        self.perceptual_loss_tracker.update_state(ops.mean(perceptual))
+        self.train_psnr_tracker.update_state(ops.mean(psnr_tf(sharp, fake)))
+        return {
+            m.name: m.result()
+            for m in (
+                self.critic_loss_tracker,
+                self.generator_loss_tracker,
+                self.gradient_penalty_tracker,
+                self.perceptual_loss_tracker,
+                self.wasserstein_tracker,
+                self.train_psnr_tracker,
+            )
+        }
+
+    def test_step(self, data):
+        blurred, sharp = data
+        deblurred = self.generator(blurred, training=False)
+        self.psnr_tracker.update_state(psnr_tf(sharp, deblurred))
+        self.ssim_tracker.update_state(ssim_tf(sharp, deblurred))
+        return {"psnr": self.psnr_tracker.result(), "ssim": self.ssim_tracker.result()}
+
+
+def _with_loss_scaling(optimizer):
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer
+    return keras.optimizers.LossScaleOptimizer(optimizer)
+
+
+def _scale_loss(optimizer, loss):
+    """Multiplies by the dynamic loss scale under mixed_float16; `apply_gradients` undoes it."""
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer.scale_loss(loss)
+    return loss

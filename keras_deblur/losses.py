@@ -1,0 +1,203 @@
+"""DeblurGAN's losses: Wasserstein terms, gradient penalty, VGG19 perceptual loss.
+
+Every function returns one value per sample, shape `(batch,)`, so that the
+caller decides how to reduce: `DeblurGAN.train_step` sums and divides by the
+global batch size, which is what `tf.distribute` needs.
+"""
+
+import logging
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+logger = logging.getLogger(__name__)
+
+# Mean BGR pixel of ImageNet, subtracted by `keras.applications.vgg19.preprocess_input`.
+VGG_BGR_MEAN = (103.939, 116.779, 123.68)
+# VGG19 layers up to conv3_3 (the paper's "conv3.3" feature map).
+_VGG_LAYERS = (
+    "block1_conv1",
+    "block1_conv2",
+    "block1_pool",
+    "block2_conv1",
+    "block2_conv2",
+    "block2_pool",
+    "block3_conv1",
+    "block3_conv2",
+    "block3_conv3",
+)
+_FEATURE_LAYER = "block3_conv3"
+
+
+def _per_sample_mean(x):
+    """Mean over every axis but the first, in float32: `(batch, ...)` -> `(batch,)`."""
+    x = ops.cast(x, "float32")
+    return ops.mean(ops.reshape(x, (ops.shape(x)[0], -1)), axis=1)
+
+
+def critic_wasserstein_loss(real_scores, fake_scores):
+    """Critic loss `D(fake) - D(real)`, averaged over each sample's patch scores.
+
+    Args:
+        real_scores: tensor `(batch, h, w, 1)`. Critic scores of sharp images.
+        fake_scores: tensor `(batch, h, w, 1)`. Critic scores of generated images.
+
+    Returns:
+        float32 tensor `(batch,)`. Minimising it widens the gap between real
+        and fake scores; its negative is the Wasserstein distance estimate.
+    """
+    return _per_sample_mean(fake_scores) - _per_sample_mean(real_scores)
+
+
+def generator_adversarial_loss(fake_scores):
+    """Generator loss `-D(fake)`, averaged over each sample's patch scores.
+
+    Args:
+        fake_scores: tensor `(batch, h, w, 1)`. Critic scores of generated images.
+
+    Returns:
+        float32 tensor `(batch,)`.
+    """
+    return -_per_sample_mean(fake_scores)
+
+
+def gradient_penalty(critic, real, fake, alpha, epsilon=1e-12):
+    """WGAN-GP penalty `(||grad_x D(x)|| - 1)^2` at interpolates of real and fake.
+
+    Gulrajani et al. (2017). `x = real + alpha * (fake - real)` with one alpha
+    per sample; the norm runs over all pixels and channels of each sample
+    (the critic's summed patch scores are differentiated, so each sample's
+    gradient only involves its own scores). `epsilon` inside the square root
+    keeps the gradient of the norm finite where the gradient is zero.
+
+    Args:
+        critic: callable. Maps images `(batch, H, W, 3)` to scores.
+        real: tensor `(batch, H, W, 3)` in [-1, 1]. Sharp images.
+        fake: tensor `(batch, H, W, 3)` in [-1, 1]. Generated images.
+        alpha: tensor `(batch, 1, 1, 1)` in [0, 1]. Interpolation weights.
+        epsilon: float. Added to the squared norm. Defaults to 1e-12.
+
+    Returns:
+        float32 tensor `(batch,)`.
+    """
+    real = ops.cast(real, "float32")
+    fake = ops.cast(fake, "float32")
+    interpolates = real + ops.cast(alpha, "float32") * (fake - real)
+    with tf.GradientTape() as tape:
+        tape.watch(interpolates)
+        scores = critic(interpolates, training=True)
+        # Summing keeps the samples independent: d(sum)/dx_i = dD(x_i)/dx_i.
+        total = ops.sum(ops.cast(scores, "float32"))
+    gradients = ops.cast(tape.gradient(total, interpolates), "float32")
+    squared_norm = ops.sum(ops.reshape(ops.square(gradients), (ops.shape(gradients)[0], -1)), 1)
+    return ops.square(ops.sqrt(squared_norm + epsilon) - 1.0)
+
+
+def vgg19_preprocess(images):
+    """DeblurGAN images in [-1, 1] RGB -> the input the Keras VGG19 weights expect.
+
+    Same as `keras.applications.vgg19.preprocess_input` ("caffe" mode) on
+    images in [0, 255]: RGB -> BGR, then the ImageNet mean pixel subtracted.
+
+    Args:
+        images: tensor `(batch, H, W, 3)` in [-1, 1], RGB.
+
+    Returns:
+        float32 tensor `(batch, H, W, 3)`, BGR, mean-subtracted, roughly [-124, 152].
+    """
+    pixels = (ops.cast(images, "float32") + 1.0) * 127.5
+    bgr = ops.flip(pixels, axis=-1)
+    return bgr - ops.convert_to_tensor(VGG_BGR_MEAN, "float32")
+
+
+def _load_vgg19(weights):
+    """VGG19 without its classifier, from `"imagenet"`, a local file or `None`."""
+    if weights is None:
+        logger.warning(
+            "!!! PERCEPTUAL LOSS WITH RANDOM VGG19 WEIGHTS (weights=None): the content "
+            "loss compares random features. Use this for tests only; pass "
+            "weights='imagenet' or the path of "
+            "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 for real training. !!!"
+        )
+    elif weights != "imagenet":
+        weights = str(weights)
+        if not tf.io.gfile.exists(weights):
+            raise FileNotFoundError(f"{weights}: VGG19 weights file not found")
+    return keras.applications.VGG19(include_top=False, weights=weights, input_shape=(None, None, 3))
+
+
+@keras.saving.register_keras_serializable(package="keras_deblur")
+class PerceptualLoss(keras.layers.Layer):
+    """Perceptual (content) loss of DeblurGAN: MSE of VGG19 conv3_3 features.
+
+    The features are those of VGG19's `block3_conv3` *before* its ReLU, as in
+    the paper and its reference code (Keras' `block3_conv3` output includes
+    the ReLU, so this layer re-creates that conv with a linear activation and
+    the same weights). Inputs are converted to what the Keras ImageNet
+    weights expect (`vgg19_preprocess`). The layer is frozen: its weights
+    never train, and gradients flow through it to the generator only.
+
+    Args:
+        weights: `"imagenet"`, a path to Keras' no-top VGG19 `.h5` weights, or
+            None (random features, for tests only: logs a loud warning).
+            Defaults to `"imagenet"` (downloads on first use).
+
+    Call arguments:
+        y_true: tensor `(batch, H, W, 3)` in [-1, 1]. Sharp images.
+        y_pred: tensor `(batch, H, W, 3)` in [-1, 1]. Generated images.
+
+    Returns:
+        float32 tensor `(batch,)`: the mean squared feature difference per sample.
+
+    Example:
+    >>> loss = PerceptualLoss(weights=None)
+    >>> loss(np.zeros((2, 32, 32, 3), "float32"), np.ones((2, 32, 32, 3), "float32")).shape
+    TensorShape([2])
+    """
+
+    def __init__(self, weights="imagenet", **kwargs):
+        super().__init__(**kwargs)
+        self.weights_source = weights
+        vgg = _load_vgg19(weights)
+        self.extractor = self._truncated_copy(vgg)
+        self.extractor.trainable = False
+        self.trainable = False
+
+    @staticmethod
+    def _truncated_copy(vgg):
+        """A VGG19 trunk up to conv3_3 with a linear last conv, sharing no state with `vgg`."""
+        inputs = keras.Input((None, None, 3), name="vgg_input")
+        x = inputs
+        for name in _VGG_LAYERS:
+            source = vgg.get_layer(name)
+            config = source.get_config()
+            if name == _FEATURE_LAYER:
+                config["activation"] = "linear"
+            layer = source.__class__.from_config(config)
+            x = layer(x)
+            layer.set_weights(source.get_weights())
+        return keras.Model(inputs, x, name="vgg19_conv3_3")
+
+    def features(self, images):
+        """conv3_3 pre-activation features `(batch, H/4, W/4, 256)` of images in [-1, 1]."""
+        return self.extractor(vgg19_preprocess(images), training=False)
+
+    def call(self, y_true, y_pred):
+        difference = ops.cast(self.features(y_true), "float32") - ops.cast(
+            self.features(y_pred), "float32"
+        )
+        return _per_sample_mean(ops.square(difference))
+
+    def compute_output_shape(self, y_true_shape, y_pred_shape):
+        return (y_true_shape[0],)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"weights": self.weights_source})
+        return config
+
+
+def build_perceptual_loss(weights="imagenet"):
+    """Builds the frozen VGG19 conv3_3 perceptual loss; see `PerceptualLoss`."""
+    return PerceptualLoss(weights=weights, name="perceptual_loss")
