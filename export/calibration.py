@@ -1,0 +1,101 @@
+"""Images for int8 calibration and for validating an exported model.
+
+Full-integer quantization fixes each activation's int8 range from the ranges
+seen while running the float model on representative inputs, so those inputs
+must look like what the phone will see: blurred photos. By default they are
+the embedded photos (`keras_deblur.data.embedded`) blurred by the same
+random-trajectory motion blur the generator is trained with; a folder of the
+user's own blurred photos can replace them.
+"""
+
+import numpy as np
+
+from keras_deblur.data.images import list_images, read_image
+from keras_deblur.inference import to_model_range
+
+
+def _to_rgb_uint8(image):
+    if image.dtype == np.uint16:
+        image = (image.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    return image[:, :, :3]
+
+
+def _centre_crop(image, size):
+    """Centre crop to `size`, reflect-padding sides that are too short."""
+    height, width = size
+    pad_h, pad_w = max(0, height - image.shape[0]), max(0, width - image.shape[1])
+    if pad_h or pad_w:
+        image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
+    top = (image.shape[0] - height) // 2
+    left = (image.shape[1] - width) // 2
+    return image[top : top + height, left : left + width]
+
+
+def folder_images(folder, size, count=None):
+    """Centre crops of the images in a folder (or file, or glob).
+
+    Args:
+        folder: str. Directory, file or glob of images (`list_images`).
+        size: `(height, width)` of the crops.
+        count: int or None. Use at most this many images (sorted order).
+
+    Returns:
+        list of float32 `(height, width, 3)` arrays in [-1, 1].
+    """
+    paths = list_images(folder)[:count]
+    return [to_model_range(_centre_crop(_to_rgb_uint8(read_image(p)), size)) for p in paths]
+
+
+def embedded_pairs(split, size, count, seed=0):
+    """Synthetically blurred crops of the embedded photos, with their sharp crops.
+
+    Deterministic for a given seed (`training=False`: centre crops, fixed
+    blur per image).
+
+    Returns:
+        `(blurred, sharp)`: two lists of float32 `(height, width, 3)` arrays
+        in [-1, 1].
+    """
+    from keras_deblur.data.datasets import embedded_dataset
+
+    if size[0] != size[1]:
+        raise ValueError(f"embedded crops are square. Received: size={size}")
+    dataset = embedded_dataset(split=split, crop_size=size[0], training=False, seed=seed)
+    blurred, sharp = [], []
+    for pair_blurred, pair_sharp in dataset.take(count).as_numpy_iterator():
+        blurred.append(np.asarray(pair_blurred, np.float32))
+        sharp.append(np.asarray(pair_sharp, np.float32))
+    return blurred, sharp
+
+
+def calibration_images(size, count=16, folder=None, seed=0):
+    """Blurred float images for int8 calibration.
+
+    Args:
+        size: `(height, width)`; multiples of 4.
+        count: int. Number of images. Defaults to 16.
+        folder: str or None. The user's own blurred photos; None uses the
+            embedded photos with synthetic motion blur (training split, so
+            calibration never sees the validation images).
+        seed: int. Blur seed for the embedded photos.
+
+    Returns:
+        list of float32 `(height, width, 3)` arrays in [-1, 1].
+    """
+    if folder is not None:
+        return folder_images(folder, size, count)
+    return embedded_pairs("train", size, count, seed)[0]
+
+
+def representative_dataset(images):
+    """Wraps images as the callable `TFLiteConverter.representative_dataset` wants."""
+
+    def generate():
+        for image in images:
+            yield [np.asarray(image, np.float32)[None]]
+
+    return generate
