@@ -195,13 +195,14 @@ def summarize(reports):
             f"PSNR vs Keras {report['psnr_vs_keras_db']:.2f} dB"
             + (f", vs sharp {vs_sharp:.2f} dB" if vs_sharp is not None else "")
             + (
-                f", int8 drop vs fp32 {report['psnr_drop_vs_fp32_db']:.2f} dB"
+                f", drop vs fp32 {report['psnr_drop_vs_fp32_db']:.2f} dB"
                 if "psnr_drop_vs_fp32_db" in report
                 else ""
             )
             + ", latency "
             + ", ".join(f"{k.replace('_', ' ')} {v:.1f} ms" for k, v in latency.items())
-            + f" at {report['latency_size']}, GPU {'ok' if report['gpu_compatible'] else 'NOT compatible'}"
+            + f" at {report['latency_size']}"
+            + (", GPU ok" if report["gpu_compatible"] else ", GPU NOT compatible")
             + ("" if report["passed"] else " -- FAILED")
         )
         by_key[(report["quantization"], report["input_size"])] = report
