@@ -1,0 +1,176 @@
+"""Random-trajectory motion blur: kernels, their size distribution, applying them."""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from keras_deblur.data.motion_blur import (
+    blur_image,
+    kernel_extent,
+    random_psf,
+    random_trajectory,
+    synthesize_blur,
+    trajectory_to_psf,
+)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"exposure": None, "fraction": 1.0},
+        {"exposure": 0.0, "fraction": 1.0},
+        {"exposure": 0.005, "fraction": 0.01},
+        {"exposure": 0.1, "fraction": 0.5, "max_length": 5.0},
+    ],
+)
+def test_kernels_are_non_negative_float32_and_sum_to_one(options):
+    rng = np.random.default_rng(7)
+    for _ in range(10):
+        kernel = random_psf(rng, **options)
+        assert kernel.dtype == np.float32
+        assert kernel.ndim == 2 and kernel.shape[0] == kernel.shape[1] and kernel.shape[0] % 2
+        assert kernel.min() >= 0.0
+        assert abs(float(kernel.astype(np.float64).sum()) - 1.0) < 1e-6
+
+
+def test_kernels_are_deterministic_per_seed_and_differ_across_seeds():
+    first = random_psf(np.random.default_rng(3))
+    again = random_psf(np.random.default_rng(3))
+    other = random_psf(np.random.default_rng(4))
+    np.testing.assert_array_equal(first, again)
+    assert first.shape != other.shape or not np.array_equal(first, other)
+
+
+def test_trajectory_has_the_requested_path_length():
+    trajectory = random_trajectory(np.random.default_rng(0), num_steps=2000, max_length=60.0)
+    assert trajectory.shape == (2000,)
+    assert trajectory[0] == 0
+    np.testing.assert_allclose(np.abs(np.diff(trajectory)).sum(), 60.0, rtol=1e-9)
+
+
+def test_zero_exposure_gives_a_straight_line_as_long_as_the_path():
+    kernel = random_psf(np.random.default_rng(1), exposure=0.0, fraction=1.0, max_length=30.0)
+    # A straight 30 px path covers 31 pixels along its main axis (bilinear ends).
+    assert 30 <= kernel_extent(kernel) <= 32
+
+
+def test_kernel_centre_of_mass_is_the_centre_pixel():
+    rng = np.random.default_rng(11)
+    for _ in range(5):
+        kernel = random_psf(rng).astype(np.float64)
+        rows, cols = np.indices(kernel.shape)
+        centre = kernel.shape[0] // 2
+        assert abs((rows * kernel).sum() - centre) < 1e-4
+        assert abs((cols * kernel).sum() - centre) < 1e-4
+
+
+def test_longer_max_length_gives_wider_kernels():
+    rng = np.random.default_rng(5)
+    short = [kernel_extent(random_psf(rng, max_length=15.0, fraction=1.0)) for _ in range(30)]
+    long = [kernel_extent(random_psf(rng, max_length=60.0, fraction=1.0)) for _ in range(30)]
+    assert np.median(long) > 2 * np.median(short)
+
+
+@pytest.mark.parametrize(
+    "exposure, median, p5, p95",
+    # The issue's figures, measured on 500 reference kernels (full exposure, 64 px canvas).
+    [(None, 8, 4, 23), (0.005, 19, 13, 34)],
+)
+def test_kernel_extent_distribution_matches_the_reference(exposure, median, p5, p95):
+    rng = np.random.default_rng(2024)
+    extents = [kernel_extent(random_psf(rng, exposure=exposure, fraction=1.0)) for _ in range(200)]
+    assert abs(np.median(extents) - median) <= 1.5
+    assert abs(np.percentile(extents, 5) - p5) <= 2
+    assert abs(np.percentile(extents, 95) - p95) <= 5
+
+
+def test_kernel_extent_measures_the_bounding_box_above_one_percent():
+    kernel = np.zeros((9, 9), np.float32)
+    kernel[4, 1:8] = 1.0  # 7 px wide
+    kernel[2, 4] = 0.005  # below 1% of the peak: ignored
+    assert kernel_extent(kernel) == 7
+
+
+def test_trajectory_to_psf_rejects_bad_arguments():
+    trajectory = random_trajectory(np.random.default_rng(0), exposure=0.0, max_length=20.0)
+    with pytest.raises(ValueError, match="fraction"):
+        trajectory_to_psf(trajectory, fraction=0.0)
+    with pytest.raises(ValueError, match="kernel_size"):
+        trajectory_to_psf(trajectory, kernel_size=9)
+    assert trajectory_to_psf(trajectory, kernel_size=45).shape == (45, 45)
+
+
+@pytest.mark.parametrize("kernel_shape", [(5, 5), (4, 6), (7, 3)])
+def test_blur_image_is_a_reflect_101_convolution(kernel_shape):
+    rng = np.random.default_rng(0)
+    image = rng.uniform(0, 255, (20, 23, 3)).astype(np.float32)
+    kernel = rng.uniform(size=kernel_shape).astype(np.float32)
+    blurred = blur_image(image, kernel)
+    channels = [image[:, :, c].astype(np.float64) for c in range(3)]
+    expected = np.stack([ndimage.convolve(c, kernel, mode="mirror") for c in channels], axis=-1)
+    assert blurred.dtype == np.float32 and blurred.shape == image.shape
+    np.testing.assert_allclose(blurred, expected, rtol=1e-4, atol=1e-2)
+
+
+def test_blur_image_handles_grayscale_and_many_channels():
+    image = np.random.default_rng(0).uniform(size=(16, 16, 6)).astype(np.float32)
+    kernel = np.full((3, 3), 1 / 9, np.float32)
+    many = blur_image(image, kernel)
+    np.testing.assert_allclose(many[:, :, 5], blur_image(image[:, :, 5], kernel), atol=1e-6)
+
+
+@pytest.mark.parametrize("gamma", [1.0, 2.2])
+def test_a_constant_image_stays_constant(gamma):
+    sharp = np.full((64, 64, 3), 137, np.uint8)
+    blurred, _ = synthesize_blur(sharp, np.random.default_rng(0), gamma=gamma)
+    np.testing.assert_array_equal(blurred, sharp)
+
+
+def test_blur_lowers_high_frequency_energy_and_keeps_brightness():
+    rng = np.random.default_rng(0)
+    sharp = rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    blurred, _ = synthesize_blur(sharp, rng, exposure=0.005, fraction=1.0)
+
+    def high_frequency_energy(image):
+        spectrum = np.abs(np.fft.fft2(image.astype(np.float64), axes=(0, 1))) ** 2
+        frequency = np.hypot(*np.meshgrid(np.fft.fftfreq(96), np.fft.fftfreq(96), indexing="ij"))
+        return spectrum[frequency > 0.25].sum()
+
+    assert high_frequency_energy(blurred) < 0.2 * high_frequency_energy(sharp)
+    assert abs(blurred.mean() - sharp.mean()) < 1.0
+
+
+def test_blur_does_not_shift_the_image():
+    sharp = np.zeros((81, 81), np.uint8)
+    sharp[40, 40] = 255
+    kernel = random_psf(np.random.default_rng(9), exposure=0.002, fraction=0.5)
+    blurred = blur_image(sharp, kernel).astype(np.float64)
+    rows, cols = np.indices(blurred.shape)
+    assert abs((rows * blurred).sum() / blurred.sum() - 40) < 1e-3
+    assert abs((cols * blurred).sum() / blurred.sum() - 40) < 1e-3
+
+
+def test_gamma_blurs_in_linear_light():
+    sharp = np.zeros((32, 32, 3), np.uint8)
+    sharp[:, 16:] = 255
+    kernel = np.zeros((1, 9), np.float32)
+    kernel[0] = 1 / 9
+    plain, _ = synthesize_blur(sharp, np.random.default_rng(0), kernel=kernel)
+    linear, _ = synthesize_blur(sharp, np.random.default_rng(0), kernel=kernel, gamma=2.2)
+    # Next to the edge 5/9 of the light arrives: 142 in encoded values, 255 * (5/9) ** (1/2.2) = 195
+    # when blurred in linear light.
+    assert plain[10, 16, 0] in (141, 142)
+    assert linear[10, 16, 0] > plain[10, 16, 0] + 20
+
+
+def test_noise_has_the_requested_standard_deviation_and_dtype_is_kept():
+    sharp = np.full((128, 128), 32768, np.uint16)
+    blurred, _ = synthesize_blur(sharp, np.random.default_rng(0), noise_std=0.02)
+    assert blurred.dtype == np.uint16
+    assert abs(blurred.astype(np.float64).std() / 65535 - 0.02) < 0.002
+
+
+def test_synthesize_blur_rejects_float_images():
+    with pytest.raises(ValueError, match="uint8 or uint16"):
+        synthesize_blur(np.zeros((8, 8), np.float32), np.random.default_rng(0))
