@@ -1,0 +1,122 @@
+"""Deblur photos with a trained generator.
+
+    python -m keras_deblur.deblur --weights G.keras --input photos/ --output_dir sharp/
+
+Inputs can be a file, a folder (searched recursively) or a glob. Each result
+keeps the input's relative path and format under --output_dir. A file that
+cannot be read is reported in one line and skipped; the exit code is 1 if any
+file failed.
+"""
+
+import os
+import sys
+
+import numpy as np
+from absl import app, flags
+from tqdm import tqdm
+
+from keras_deblur.data.images import ImageReadError, list_images, read_image, write_image
+from keras_deblur.inference import DEFAULT_TILE_OVERLAP, deblur
+from keras_deblur.models import load_generator
+
+_WEIGHTS = flags.DEFINE_string("weights", None, "Generator: .keras or .weights.h5 file.")
+_INPUT = flags.DEFINE_string("input", None, "Image file, folder (recursive) or glob pattern.")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Folder for the deblurred images.")
+_TILE = flags.DEFINE_integer(
+    "tile",
+    None,
+    "Tile side in pixels (multiple of 4) for large photos; 0 never tiles. "
+    "Default: tile only photos above 4 megapixels.",
+)
+_TILE_OVERLAP = flags.DEFINE_integer(
+    "tile_overlap", DEFAULT_TILE_OVERLAP, "Overlap between tiles in pixels."
+)
+_COMPARE = flags.DEFINE_boolean(
+    "compare", False, "Also write <name>_compare.<ext>: blurred | deblurred side by side."
+)
+
+
+def output_paths(inputs, output_dir):
+    """Maps input paths to output paths that keep their paths relative to a common folder."""
+    folders = [os.path.dirname(os.path.abspath(path)) for path in inputs]
+    root = os.path.commonpath(folders)
+    return [
+        os.path.join(output_dir, os.path.relpath(os.path.abspath(path), root)) for path in inputs
+    ]
+
+
+def compare_path(path):
+    stem, extension = os.path.splitext(path)
+    return f"{stem}_compare{extension}"
+
+
+def side_by_side(left, right):
+    """Concatenates two images of the same shape horizontally."""
+    return np.concatenate([left, right], axis=1)
+
+
+def deblur_files(model, inputs, output_dir, tile_size=None, tile_overlap=DEFAULT_TILE_OVERLAP,
+                 compare=False, progress=True):
+    """Deblurs image files, writing results under `output_dir`.
+
+    Args:
+        model: the generator.
+        inputs: list of image paths.
+        output_dir: str. Results keep each input's path relative to the
+            inputs' common folder, and its format.
+        tile_size, tile_overlap: see `keras_deblur.inference.deblur`.
+        compare: bool. Also write `<name>_compare.<ext>` with the input and the
+            result side by side.
+        progress: bool. Show a progress bar.
+
+    Returns:
+        `(written, failures)`: output paths, and `(input path, message)` pairs
+        for files that could not be processed.
+    """
+    written, failures = [], []
+    bar = tqdm(list(zip(inputs, output_paths(inputs, output_dir))), disable=not progress,
+               unit="image", desc="Deblurring")
+    for source, target in bar:
+        if os.path.realpath(source) == os.path.realpath(target):
+            failures.append((source, f"{source}: refusing to overwrite the input; pick another output_dir"))
+            continue
+        try:
+            image = read_image(source)
+            result = deblur(model, image, tile_size=tile_size, tile_overlap=tile_overlap)
+            write_image(target, result)
+            if compare:
+                write_image(compare_path(target), side_by_side(image, result))
+        except (ImageReadError, ValueError, OSError) as error:
+            message = str(error) if source in str(error) else f"{source}: {error}"
+            failures.append((source, message))
+            tqdm.write(f"error: {message}", file=sys.stderr)
+            continue
+        written.append(target)
+    return written, failures
+
+
+def main(argv):
+    del argv
+    for flag in (_WEIGHTS, _INPUT, _OUTPUT_DIR):
+        if not flag.value:
+            raise app.UsageError(f"--{flag.name} is required")
+    try:
+        inputs = list_images(_INPUT.value)
+        model = load_generator(_WEIGHTS.value)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    written, failures = deblur_files(
+        model, inputs, _OUTPUT_DIR.value, _TILE.value, _TILE_OVERLAP.value, _COMPARE.value
+    )
+    print(f"Deblurred {len(written)} of {len(inputs)} images into {_OUTPUT_DIR.value}")
+    if failures:
+        print(f"{len(failures)} failed:", file=sys.stderr)
+        for _, message in failures:
+            print(f"  {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,212 @@
+"""Deblurring photos of any size with a trained generator.
+
+The generator needs heights and widths that are multiples of 4 (two stride-2
+levels), and a few pixels more than its reflection pads. `deblur` reflect-pads
+the photo, runs the network and crops back, so any photo of at least 2x2
+pixels works. Large photos are processed in overlapping tiles blended with
+linear ramps, which bounds memory; because InstanceNorm normalises each tile
+with its own statistics, a tiled result differs slightly from a full pass
+(measured in tests/test_inference.py, see the README for the figure).
+"""
+
+import math
+
+import numpy as np
+
+# Two stride-2 levels: the network maps H x W to H x W only for multiples of 4.
+SIZE_MULTIPLE = 4
+# The residual blocks reflect-pad by 1 at 1/4 resolution, which needs >= 2
+# pixels there: 8 pixels at full resolution.
+MIN_NETWORK_SIZE = 8
+MIN_IMAGE_SIDE = 2
+# Above this many pixels `deblur` tiles by default: a full pass over 4 MP
+# keeps tens of 64-channel float32 maps alive (several GB).
+AUTO_TILE_MAX_PIXELS = 2048 * 2048
+DEFAULT_TILE_SIZE = 1024
+DEFAULT_TILE_OVERLAP = 64
+
+
+def to_model_range(image):
+    """Maps a uint8 (or uint16) image to float32 in [-1, 1]."""
+    image = np.asarray(image)
+    peak = 65535.0 if image.dtype == np.uint16 else 255.0
+    return image.astype(np.float32) * (2.0 / peak) - 1.0
+
+
+def from_model_range(image, dtype=np.uint8):
+    """Maps float values in [-1, 1] back to uint8 (or uint16), rounding and clipping."""
+    peak = 65535.0 if np.dtype(dtype) == np.uint16 else 255.0
+    scaled = (np.asarray(image, dtype=np.float32) + 1.0) * (peak / 2.0)
+    return np.clip(np.rint(scaled), 0, peak).astype(dtype)
+
+
+def _check_image(image):
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"image must be a numpy array. Received: type={type(image).__name__}")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise ValueError(
+            "image must be uint8 or uint16 (convert floats with "
+            f"keras_deblur.inference.from_model_range). Received: dtype={image.dtype}"
+        )
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+        raise ValueError(
+            "image must be (height, width) or (height, width, 1|3|4). "
+            f"Received: shape={image.shape}"
+        )
+    if min(image.shape[:2]) < MIN_IMAGE_SIDE:
+        raise ValueError(
+            f"image must be at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels. "
+            f"Received: shape={image.shape}"
+        )
+
+
+def _split_channels(image):
+    """Returns (rgb, alpha or None) for gray, gray+1, RGB or RGBA input."""
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2), None
+    if image.shape[2] == 1:
+        return np.repeat(image, 3, axis=2), None
+    if image.shape[2] == 4:
+        return image[:, :, :3], image[:, :, 3:]
+    return image, None
+
+
+def _merge_channels(rgb, alpha, like):
+    """Puts the result back in the layout of the input `like`."""
+    if like.ndim == 2 or like.shape[2] == 1:
+        # The three channels were identical on input; their mean is the gray result.
+        gray = np.rint(rgb.astype(np.float32).mean(axis=2)).astype(like.dtype)
+        return gray if like.ndim == 2 else gray[:, :, None]
+    if alpha is not None:
+        return np.concatenate([rgb, alpha], axis=2)
+    return rgb
+
+
+def padding_for(height, width):
+    """Bottom/right padding that makes (height, width) acceptable to the network.
+
+    Returns:
+        `(pad_height, pad_width)` such that the padded sides are multiples of
+        4 and at least 8 pixels.
+    """
+
+    def pad(side):
+        target = max(MIN_NETWORK_SIZE, math.ceil(side / SIZE_MULTIPLE) * SIZE_MULTIPLE)
+        return target - side
+
+    return pad(height), pad(width)
+
+
+def predict_padded(model, image):
+    """Runs the generator on one float image of any size >= 2x2.
+
+    Args:
+        model: the generator (`keras.Model`).
+        image: float32 array `(height, width, 3)` in [-1, 1].
+
+    Returns:
+        float32 array `(height, width, 3)` in [-1, 1].
+    """
+    height, width = image.shape[:2]
+    pad_h, pad_w = padding_for(height, width)
+    # numpy's reflect repeats the reflection when the pad exceeds the side,
+    # which small inputs need.
+    padded = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
+    output = model.predict_on_batch(padded[None])
+    return np.asarray(output)[0, :height, :width, :]
+
+
+def _tile_starts(size, tile, overlap):
+    if size <= tile:
+        return [0]
+    step = tile - overlap
+    starts = list(range(0, size - tile, step))
+    starts.append(size - tile)
+    return starts
+
+
+def _ramp(length, overlap):
+    """1-D blending weights: rise over `overlap` pixels at each end, never 0."""
+    ramp = np.ones(length, np.float32)
+    rise = min(overlap, length // 2)
+    if rise > 0:
+        edge = (np.arange(rise, dtype=np.float32) + 0.5) / rise
+        ramp[:rise] = edge
+        ramp[length - rise :] = edge[::-1]
+    return ramp
+
+
+def predict_tiled(model, image, tile_size=DEFAULT_TILE_SIZE, tile_overlap=DEFAULT_TILE_OVERLAP):
+    """Runs the generator on overlapping tiles and blends them.
+
+    Memory stays bounded by one tile's activations plus two float32 images
+    (the weighted sum and the weights). Tiles overlap by `tile_overlap` pixels
+    and are blended with weights that ramp linearly across the overlap, so no
+    seam shows where InstanceNorm statistics change from tile to tile.
+
+    Args:
+        model: the generator.
+        image: float32 `(height, width, 3)` in [-1, 1].
+        tile_size: int. Side of a square tile, a multiple of 4 >= 16.
+        tile_overlap: int. Overlap between neighbouring tiles, < tile_size / 2.
+
+    Returns:
+        float32 `(height, width, 3)` in [-1, 1].
+    """
+    if tile_size < 16 or tile_size % SIZE_MULTIPLE:
+        raise ValueError(f"tile_size must be a multiple of 4 and >= 16. Received: {tile_size}")
+    if not 0 <= tile_overlap < tile_size // 2:
+        raise ValueError(
+            f"tile_overlap must be in [0, tile_size / 2). Received: tile_overlap={tile_overlap}, "
+            f"tile_size={tile_size}"
+        )
+    height, width = image.shape[:2]
+    total = np.zeros((height, width, 3), np.float32)
+    weights = np.zeros((height, width, 1), np.float32)
+    for top in _tile_starts(height, tile_size, tile_overlap):
+        for left in _tile_starts(width, tile_size, tile_overlap):
+            tile = image[top : top + tile_size, left : left + tile_size]
+            output = predict_padded(model, tile)
+            tile_h, tile_w = tile.shape[:2]
+            window = np.outer(_ramp(tile_h, tile_overlap), _ramp(tile_w, tile_overlap))
+            total[top : top + tile_h, left : left + tile_w] += output * window[:, :, None]
+            weights[top : top + tile_h, left : left + tile_w] += window[:, :, None]
+    return total / weights
+
+
+def deblur(model, image, tile_size=None, tile_overlap=DEFAULT_TILE_OVERLAP):
+    """Deblurs one photo with a DeblurGAN generator.
+
+    Args:
+        model: the generator, e.g. from `keras_deblur.load_generator`.
+        image: `np.ndarray`, uint8 or uint16, `(height, width)` gray,
+            `(height, width, 1|3|4)` gray/RGB/RGBA, at least 2x2 pixels.
+            RGB order (as `keras_deblur.data.images.read_image` returns).
+        tile_size: int or None. Process in overlapping square tiles of this
+            side (a multiple of 4). None tiles only photos above 4 megapixels
+            (with 1024-pixel tiles); 0 never tiles.
+        tile_overlap: int. Overlap between tiles in pixels. Defaults to 64.
+
+    Returns:
+        `np.ndarray` with the shape and dtype of `image`. Gray input gives gray
+        output; the alpha channel of RGBA input is passed through unchanged.
+
+    Raises:
+        TypeError, ValueError: for non-arrays, other dtypes, other channel
+            counts, or images smaller than 2x2.
+
+    Example:
+    >>> sharp = deblur(generator, read_image("blurred.jpg"))
+    """
+    _check_image(image)
+    rgb, alpha = _split_channels(image)
+    floats = to_model_range(rgb)
+    height, width = rgb.shape[:2]
+    if tile_size is None:
+        tile_size = DEFAULT_TILE_SIZE if height * width > AUTO_TILE_MAX_PIXELS else 0
+    if tile_size and max(height, width) > tile_size:
+        output = predict_tiled(model, floats, tile_size, tile_overlap)
+    else:
+        output = predict_padded(model, floats)
+    result = from_model_range(output, dtype=image.dtype)
+    return _merge_channels(result, alpha, image)

@@ -1,0 +1,75 @@
+"""Loading a saved generator with errors that name the file."""
+
+import os
+import warnings
+
+import keras
+
+from keras_deblur.models.generator import build_generator
+
+
+def _check_generator(model, path):
+    inputs, outputs = model.inputs, model.outputs
+    if (
+        len(inputs) != 1
+        or len(outputs) != 1
+        or tuple(inputs[0].shape[-1:]) != (3,)
+        or tuple(outputs[0].shape[-1:]) != (3,)
+        or len(inputs[0].shape) != 4
+    ):
+        shapes = [tuple(t.shape) for t in inputs], [tuple(t.shape) for t in outputs]
+        raise ValueError(
+            f"{path}: not a DeblurGAN generator (expected one (batch, height, width, 3) input "
+            f"and output, found inputs/outputs {shapes[0]} -> {shapes[1]})"
+        )
+
+
+def load_generator(path, **generator_kwargs):
+    """Loads a generator from a `.keras` file or a `.weights.h5` file.
+
+    `.keras` files are loaded in safe mode (no Python code is deserialised).
+    `.weights.h5` files hold weights only: the generator is rebuilt with
+    `build_generator(**generator_kwargs)` and the weights loaded into it.
+
+    Args:
+        path: str or path-like. `.keras` or `.weights.h5` file.
+        **generator_kwargs: arguments of `build_generator` for `.weights.h5`
+            files saved from a non-default architecture.
+
+    Returns:
+        The generator, a `keras.Model` from `(batch, height, width, 3)` in
+        [-1, 1] to the same shape in [-1, 1].
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: one line naming the file when it is not a generator or
+            cannot be read.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.endswith(".weights.h5"):
+        model = build_generator(**generator_kwargs)
+        try:
+            with warnings.catch_warnings():
+                # Keras warns per missing layer before raising; the error says it once.
+                warnings.simplefilter("ignore", UserWarning)
+                model.load_weights(path)
+        except Exception as error:  # Keras raises several types; all mean "wrong file".
+            raise ValueError(f"{path}: weights do not fit the generator ({_first_line(error)})") from None
+        return model
+    if not path.endswith(".keras"):
+        raise ValueError(f"{path}: expected a .keras or .weights.h5 file")
+    try:
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as error:
+        raise ValueError(f"{path}: cannot load the model ({_first_line(error)})") from None
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"{path}: not a Keras model")
+    _check_generator(model, path)
+    return model
+
+
+def _first_line(error):
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__

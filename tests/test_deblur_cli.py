@@ -1,0 +1,85 @@
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_deblur.data.images import read_image, write_image
+from keras_deblur.deblur import deblur_files, output_paths
+from keras_deblur.models import build_generator
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "G.keras"
+    build_generator(num_res_blocks=1, num_filters=8).save(path)
+    return str(path)
+
+
+@pytest.fixture()
+def photos(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "in"
+    write_image(folder / "a.png", rng.integers(0, 256, (37, 53, 3), dtype=np.uint8))
+    write_image(folder / "sub" / "b.jpg", rng.integers(0, 256, (40, 32, 3), dtype=np.uint8))
+    write_image(folder / "gray.png", rng.integers(0, 256, (20, 24), dtype=np.uint8))
+    (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    (folder / "empty.jpg").write_bytes(b"")
+    return folder
+
+
+def _run_cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "keras_deblur.deblur", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        timeout=300,
+    )
+
+
+def test_cli_processes_good_files_names_bad_ones_and_fails(weights, photos, tmp_path):
+    out = tmp_path / "out"
+    result = _run_cli(f"--weights={weights}", f"--input={photos}", f"--output_dir={out}", "--compare")
+    assert result.returncode == 1, result.stderr
+    assert read_image(out / "a.png").shape == (37, 53, 3)
+    assert read_image(out / "sub" / "b.jpg").shape == (40, 32, 3)
+    assert read_image(out / "gray.png").shape == (20, 24)
+    assert read_image(out / "a_compare.png").shape == (37, 106, 3)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2
+    assert any("corrupt.png: not a readable image" in line for line in errors)
+    assert any("empty.jpg: empty file" in line for line in errors)
+    assert "Deblurred 3 of 5 images" in result.stdout
+
+
+def test_cli_succeeds_on_a_single_good_file(weights, photos, tmp_path):
+    out = tmp_path / "out"
+    result = _run_cli(f"--weights={weights}", f"--input={photos / 'a.png'}", f"--output_dir={out}")
+    assert result.returncode == 0, result.stderr
+    assert os.listdir(out) == ["a.png"]
+
+
+def test_cli_reports_a_missing_weights_file_in_one_line(photos, tmp_path):
+    result = _run_cli("--weights=missing.keras", f"--input={photos}", f"--output_dir={tmp_path}")
+    assert result.returncode == 2
+    assert "error: missing.keras: no such file" in result.stderr
+
+
+def test_glob_inputs_keep_paths_relative_to_their_common_folder(tmp_path):
+    inputs = [str(tmp_path / "x" / "a.png"), str(tmp_path / "y" / "a.png")]
+    assert output_paths(inputs, "out") == [os.path.join("out", "x", "a.png"),
+                                           os.path.join("out", "y", "a.png")]
+
+
+def test_library_refuses_to_overwrite_inputs(weights, photos):
+    from keras_deblur.models import load_generator
+
+    written, failures = deblur_files(
+        load_generator(weights), [str(photos / "a.png")], str(photos), progress=False
+    )
+    assert written == [] and "refusing to overwrite" in failures[0][1]
