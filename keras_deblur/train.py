@@ -1,0 +1,654 @@
+"""Train DeblurGAN: `python -m keras_deblur.train` and the `train()` library function.
+
+With no flags, trains the paper's generator, critic and losses on the photos
+embedded in scikit-image (blurred on the fly) with a short schedule that ends
+in a few minutes on a 2-core CPU, and prints where everything went:
+
+    python -m keras_deblur.train
+
+The paper's schedule (300 epochs: 150 at 1e-4, then 150 decaying to 0) on GoPro:
+
+    python -m keras_deblur.train --preset=paper --paired_dirs=GOPRO_Large/train \\
+        --sharp_dirs=extra_sharp_photos --val_paired_dirs=GOPRO_Large/test
+
+Resume an interrupted run (Ctrl-C saves a checkpoint first):
+
+    python -m keras_deblur.train --resume --output_dir=runs/20260101-120000
+
+VGG19 weights: `--vgg_weights=auto` (default) uses the ImageNet weights,
+from Keras' cache (~/.keras/models) or downloaded; where neither works (no
+internet) it falls back to random VGG features with a loud warning, so the
+default command still runs offline. Use `--vgg_weights=imagenet` to make a
+missing download an error, or pass the path of
+`vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`.
+"""
+
+import dataclasses
+import datetime
+import json
+import logging
+import math
+import os
+import sys
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_deblur import callbacks as callbacks_lib
+from keras_deblur import losses
+from keras_deblur.gan import DeblurGAN
+from keras_deblur.models import build_critic, build_generator
+from keras_deblur.schedules import ConstantThenLinearDecay
+
+logger = logging.getLogger(__name__)
+
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+VGG_AUTO = "auto"
+
+# Values `train()` uses unless told otherwise: the paper's model and losses with a
+# schedule short enough for a 2-core CPU.
+QUICK_SCHEDULE = {"epochs": 3, "steps_per_epoch": 10, "crop_size": 128, "batch_size": 1}
+# The paper: GoPro, 256x256 crops, batch 1, 150 + 150 epochs, one epoch = one
+# pass over the training pairs (steps_per_epoch=None).
+PRESETS = {
+    "quick": dict(QUICK_SCHEDULE),
+    "paper": {"epochs": 300, "steps_per_epoch": None, "crop_size": 256, "batch_size": 1},
+}
+
+
+@dataclasses.dataclass
+class TrainingResult:
+    """What `train()` produced.
+
+    Attributes:
+        run_dir: str. Folder holding everything below.
+        history: dict. Per-epoch logs (`keras.callbacks.History.history`).
+        best_generator: str or None. `.keras` generator with the best validation PSNR.
+        final_generator: str or None. `.keras` generator at the end of training.
+        checkpoint: str or None. Latest resumable checkpoint.
+        stopped_early: str or None. Why training stopped before the last epoch.
+    """
+
+    run_dir: str
+    history: dict
+    best_generator: str | None
+    final_generator: str | None
+    checkpoint: str | None
+    stopped_early: str | None = None
+
+
+def default_run_dir(root="runs"):
+    """A new folder name under `root` from the current time, e.g. runs/20261125-193000."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = os.path.join(root, stamp)
+    suffix = 1
+    while os.path.exists(path):
+        suffix += 1
+        path = os.path.join(root, f"{stamp}-{suffix}")
+    return path
+
+
+def make_strategy(name="default", tpu_address=""):
+    """Returns the `tf.distribute.Strategy` called `name` (see `STRATEGIES`).
+
+    "multi_worker" reads the cluster from the `TF_CONFIG` environment variable;
+    "tpu" connects to `tpu_address` ("" finds the Colab / Cloud TPU).
+    """
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"strategy must be one of {STRATEGIES}. Received: strategy={name!r}")
+
+
+def load_perceptual_loss(vgg_weights=VGG_AUTO):
+    """Builds the perceptual loss; returns it and the weights actually used.
+
+    `"auto"` tries the ImageNet weights and falls back to random features
+    (loud warning) when they cannot be loaded, e.g. offline without a cached file.
+    """
+    if vgg_weights in (None, "none", "None"):
+        return losses.build_perceptual_loss(None), None
+    if vgg_weights != VGG_AUTO:
+        return losses.build_perceptual_loss(vgg_weights), vgg_weights
+    try:
+        return losses.build_perceptual_loss("imagenet"), "imagenet"
+    except Exception as error:  # noqa: BLE001 - any download failure means "offline"
+        logger.warning(
+            "Could not load the ImageNet VGG19 weights (%s). Falling back to RANDOM "
+            "VGG features: the perceptual loss will not mean what the paper means. Put "
+            "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 in ~/.keras/models/ or "
+            "pass --vgg_weights=PATH.",
+            str(error).splitlines()[0][:200],
+        )
+        return losses.build_perceptual_loss(None), None
+
+
+def _check_dirs(dirs, flag):
+    for path in dirs:
+        if not os.path.isdir(path):
+            raise FileNotFoundError(f"{path}: directory not found (--{flag})")
+
+
+def _image_size(path):
+    from PIL import Image
+
+    from keras_deblur.data.images import ImageReadError
+
+    try:
+        with Image.open(path) as image:
+            return image.size[1], image.size[0]
+    except Exception as error:  # noqa: BLE001 - Pillow raises many types
+        raise ImageReadError(f"{path}: cannot read the image size ({error})") from error
+
+
+def _check_crop_fits(dirs, crop_size, paired):
+    """Fails early, naming the file, if any image is smaller than the crop (headers only)."""
+    from keras_deblur.data.datasets import find_image_pairs
+    from keras_deblur.data.images import list_images
+
+    for root in dirs:
+        paths = [sharp for _, sharp in find_image_pairs(root)] if paired else list_images(root)
+        for path in paths:
+            height, width = _image_size(path)
+            if crop_size > min(height, width):
+                raise ValueError(
+                    f"{path}: image is {width}x{height}, smaller than crop_size={crop_size}"
+                )
+
+
+def _training_dataset(paired_dirs, sharp_dirs, synthetic_ratio, crop_size, seed):
+    from keras_deblur.data import datasets
+    from keras_deblur.data.images import list_images
+
+    real = [datasets.paired_dataset(root, crop_size=crop_size, seed=seed) for root in paired_dirs]
+    real = _uniform_mix(real, seed)
+    synthetic = None
+    if sharp_dirs:
+        sharp = [path for folder in sharp_dirs for path in list_images(folder)]
+        synthetic = datasets.synthetic_dataset(sharp, crop_size=crop_size, seed=seed)
+    if real is not None and synthetic is not None:
+        return datasets.mix_datasets(synthetic, real, synthetic_ratio=synthetic_ratio, seed=seed)
+    if real is not None or synthetic is not None:
+        return real if real is not None else synthetic
+    return datasets.embedded_dataset("train", crop_size=crop_size, seed=seed)
+
+
+def _validation_dataset(paired_dirs, sharp_dirs, crop_size, seed):
+    from keras_deblur.data import datasets
+    from keras_deblur.data.images import list_images
+
+    parts = [
+        datasets.paired_dataset(root, crop_size=crop_size, training=False, seed=seed)
+        for root in paired_dirs
+    ]
+    if sharp_dirs:
+        sharp = [path for folder in sharp_dirs for path in list_images(folder)]
+        parts.append(
+            datasets.synthetic_dataset(sharp, crop_size=crop_size, training=False, seed=seed)
+        )
+    if not parts:
+        return datasets.embedded_dataset(
+            "validation", crop_size=crop_size, training=False, seed=seed
+        )
+    dataset = parts[0]
+    for part in parts[1:]:
+        dataset = dataset.concatenate(part)
+    return dataset
+
+
+def _uniform_mix(datasets_list, seed):
+    if not datasets_list:
+        return None
+    if len(datasets_list) == 1:
+        return datasets_list[0]
+    return tf.data.Dataset.sample_from_datasets(
+        [d.repeat() for d in datasets_list], seed=seed, stop_on_empty_dataset=False
+    )
+
+
+def _epoch_size(paired_dirs, sharp_dirs):
+    """Training images per epoch for steps_per_epoch=None: the real pairs, else the sharp photos."""
+    from keras_deblur.data import embedded
+    from keras_deblur.data.datasets import find_image_pairs
+    from keras_deblur.data.images import list_images
+
+    if paired_dirs:
+        return sum(len(find_image_pairs(root)) for root in paired_dirs)
+    if sharp_dirs:
+        return sum(len(list_images(folder)) for folder in sharp_dirs)
+    return len(embedded.embedded_photo_paths("train"))
+
+
+def _validation_size(paired_dirs, sharp_dirs):
+    from keras_deblur.data import embedded
+    from keras_deblur.data.datasets import find_image_pairs
+    from keras_deblur.data.images import list_images
+
+    if not paired_dirs and not sharp_dirs:
+        return len(embedded.embedded_photo_paths("validation"))
+    pairs = sum(len(find_image_pairs(root)) for root in paired_dirs)
+    return pairs + sum(len(list_images(folder)) for folder in sharp_dirs)
+
+
+def _is_chief(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    return task_type is None or task_type == "chief" or (task_type == "worker" and task_id == 0)
+
+
+def _mixed_precision_policy():
+    if tf.config.list_logical_devices("TPU"):
+        return "mixed_bfloat16"
+    if tf.config.list_logical_devices("GPU"):
+        return "mixed_float16"
+    logger.warning("--mixed_precision without a GPU/TPU: using mixed_bfloat16 (slow on most CPUs)")
+    return "mixed_bfloat16"
+
+
+def train(
+    output_dir: str | None = None,
+    paired_dirs: list[str] | tuple = (),
+    sharp_dirs: list[str] | tuple = (),
+    val_paired_dirs: list[str] | tuple = (),
+    val_sharp_dirs: list[str] | tuple = (),
+    synthetic_ratio: float = 2 / 3,
+    crop_size: int = QUICK_SCHEDULE["crop_size"],
+    batch_size: int = QUICK_SCHEDULE["batch_size"],
+    epochs: int = QUICK_SCHEDULE["epochs"],
+    steps_per_epoch: int | None = QUICK_SCHEDULE["steps_per_epoch"],
+    validation_steps: int | None = None,
+    critic_steps: int = 5,
+    learning_rate: float = 1e-4,
+    gp_weight: float = 10.0,
+    content_weight: float = 100.0,
+    vgg_weights: str | None = VGG_AUTO,
+    num_filters: int = 64,
+    num_res_blocks: int = 9,
+    resume: bool = False,
+    strategy: str = "default",
+    tpu_address: str = "",
+    mixed_precision: bool = False,
+    jit_compile: bool = False,
+    seed: int = 0,
+    keep_checkpoints: int = 3,
+    num_samples: int = 3,
+    verbose: str | int = "auto",
+) -> TrainingResult:
+    """Trains DeblurGAN and writes everything under one run directory.
+
+    Data: `paired_dirs` (GoPro layout `<scene>/blur|sharp/*.png`), `sharp_dirs`
+    (photos blurred on the fly by random-trajectory motion blur), mixed
+    `synthetic_ratio` synthetic : rest real when both are given; neither means
+    the photos embedded in scikit-image. Validation likewise from `val_*`
+    (embedded validation photos when empty), centre-cropped to `crop_size`.
+
+    Run directory (`output_dir`, default a new folder under ./runs/):
+    `config.json` (the resolved arguments), `checkpoints/` (last
+    `keep_checkpoints`, resumable), `best_generator.keras` (best validation
+    PSNR), `final_generator.keras`, `training_log.csv`, `logs/` (TensorBoard
+    scalars and before/after images), `samples/epoch_NNN.png`.
+
+    Args:
+        output_dir: str or None. Run directory; must exist and hold a
+            checkpoint when `resume` is True.
+        paired_dirs, sharp_dirs, val_paired_dirs, val_sharp_dirs: lists of folders.
+        synthetic_ratio: float in [0, 1]. Share of synthetic pairs. Defaults to 2/3.
+        crop_size: int. Training crop (multiple of 4). Defaults to 128 (quick).
+        batch_size: int. Global batch size (all replicas). Defaults to 1.
+        epochs: int. Defaults to 3 (quick); the paper uses 300.
+        steps_per_epoch: int or None. Generator steps per epoch; None = one
+            pass over the training images. Defaults to 10 (quick).
+        validation_steps: int or None. None = the whole validation set.
+        critic_steps: int. Critic updates per generator update. Defaults to 5.
+        learning_rate: float. Adam rate of both networks before the decay. Defaults to 1e-4.
+        gp_weight: float. Gradient penalty weight. Defaults to 10.
+        content_weight: float. Perceptual loss weight. Defaults to 100.
+        vgg_weights: "auto", "imagenet", a `.h5` path, or None. Defaults to "auto".
+        num_filters, num_res_blocks: generator size. Defaults to the paper's 64, 9.
+        resume: bool. Continue the run in `output_dir` from its latest checkpoint.
+        strategy: one of `STRATEGIES`. Defaults to "default" (one device).
+        tpu_address: str. For strategy="tpu". Defaults to "" (auto-detect).
+        mixed_precision: bool. float16 (GPU) / bfloat16 (TPU) compute. Defaults to False.
+        jit_compile: bool. XLA-compile the train step. Defaults to False.
+        seed: int. Seeds weights, data and sampling. Defaults to 0.
+        keep_checkpoints: int. Checkpoints kept. Defaults to 3.
+        num_samples: int. Validation images in the before/after strips. Defaults to 3.
+        verbose: passed to `keras.Model.fit`.
+
+    Returns:
+        `TrainingResult`. Ctrl-C saves a checkpoint, then re-raises KeyboardInterrupt.
+    """
+    config = {
+        key: value
+        for key, value in locals().items()
+        if key not in ("resume", "verbose", "output_dir")
+    }
+    _validate(config, resume, output_dir)
+    run_dir = os.path.abspath(output_dir or default_run_dir())
+    os.makedirs(run_dir, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+
+    previous_policy = keras.config.dtype_policy()
+    dist = make_strategy(strategy, tpu_address)
+    if mixed_precision:
+        keras.config.set_dtype_policy(_mixed_precision_policy())
+    try:
+        return _train_in_run_dir(config, run_dir, resume, dist, verbose)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+
+def _validate(config, resume, output_dir):
+    for key in ("crop_size", "batch_size", "epochs", "critic_steps", "keep_checkpoints"):
+        if int(config[key]) < 1:
+            raise ValueError(f"{key} must be >= 1. Received: {key}={config[key]}")
+    if config["crop_size"] % 4:
+        raise ValueError(
+            f"crop_size must be a multiple of 4. Received: crop_size={config['crop_size']}"
+        )
+    if config["steps_per_epoch"] is not None and config["steps_per_epoch"] < 1:
+        raise ValueError(f"steps_per_epoch must be >= 1. Received: {config['steps_per_epoch']}")
+    if not 0.0 <= config["synthetic_ratio"] <= 1.0:
+        raise ValueError(
+            f"synthetic_ratio must be in [0, 1]. Received: {config['synthetic_ratio']}"
+        )
+    if config["strategy"] not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}. Received: {config['strategy']!r}")
+    for key in ("paired_dirs", "sharp_dirs", "val_paired_dirs", "val_sharp_dirs"):
+        _check_dirs(config[key], key)
+    _check_crop_fits(list(config["paired_dirs"]), config["crop_size"], paired=True)
+    _check_crop_fits(list(config["sharp_dirs"]), config["crop_size"], paired=False)
+    if resume:
+        if not output_dir:
+            raise ValueError("resume needs output_dir: the run directory to continue")
+        if tf.train.latest_checkpoint(os.path.join(output_dir, "checkpoints")) is None:
+            raise FileNotFoundError(f"{output_dir}: no checkpoint to resume from")
+
+
+def _train_in_run_dir(config, run_dir, resume, strategy, verbose):
+    replicas = strategy.num_replicas_in_sync
+    if config["batch_size"] % replicas:
+        raise ValueError(
+            f"batch_size must be a multiple of the {replicas} replicas. "
+            f"Received: batch_size={config['batch_size']}"
+        )
+    steps_per_epoch = config["steps_per_epoch"] or max(
+        _epoch_size(config["paired_dirs"], config["sharp_dirs"]) // config["batch_size"], 1
+    )
+    total_steps = config["epochs"] * steps_per_epoch
+    chief = _is_chief(strategy)
+
+    with strategy.scope():
+        perceptual, vgg_used = load_perceptual_loss(config["vgg_weights"])
+        generator = build_generator(
+            num_filters=config["num_filters"], num_res_blocks=config["num_res_blocks"]
+        )
+        critic = build_critic()
+        gan = DeblurGAN(generator, critic, perceptual)
+        gan.compile(
+            g_optimizer=_adam(config["learning_rate"], total_steps),
+            d_optimizer=_adam(config["learning_rate"], total_steps * config["critic_steps"]),
+            gp_weight=config["gp_weight"],
+            content_weight=config["content_weight"],
+            critic_steps=config["critic_steps"],
+            jit_compile=config["jit_compile"],
+        )
+        gan.build_optimizers()
+        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        checkpoint = callbacks_lib.make_checkpoint(gan, epoch)
+
+    checkpoint_dir = os.path.join(run_dir, "checkpoints")
+    if not chief:
+        # Every worker must save (the save is collective); only the chief's copy is kept.
+        checkpoint_dir = os.path.join(
+            run_dir, "workers", f"worker_{strategy.cluster_resolver.task_id}"
+        )
+    manager = tf.train.CheckpointManager(
+        checkpoint, checkpoint_dir, max_to_keep=config["keep_checkpoints"]
+    )
+    if resume:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        logger.info(
+            "Resumed %s at epoch %d (generator step %d)",
+            manager.latest_checkpoint,
+            int(epoch.numpy()),
+            int(gan.g_optimizer.iterations.numpy()),
+        )
+
+    resolved = dict(config, vgg_weights=vgg_used, steps_per_epoch=steps_per_epoch)
+    resolved.update(
+        paired_dirs=list(config["paired_dirs"]),
+        sharp_dirs=list(config["sharp_dirs"]),
+        val_paired_dirs=list(config["val_paired_dirs"]),
+        val_sharp_dirs=list(config["val_sharp_dirs"]),
+        output_dir=run_dir,
+        replicas=replicas,
+        dtype_policy=keras.config.dtype_policy().name,
+    )
+    if chief:
+        with open(os.path.join(run_dir, "config.json"), "w") as file:
+            json.dump(resolved, file, indent=2)
+
+    train_ds = (
+        _training_dataset(
+            config["paired_dirs"],
+            config["sharp_dirs"],
+            config["synthetic_ratio"],
+            config["crop_size"],
+            config["seed"],
+        )
+        .repeat()
+        .batch(config["batch_size"], drop_remainder=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    val_images = _validation_dataset(
+        config["val_paired_dirs"], config["val_sharp_dirs"], config["crop_size"], config["seed"]
+    )
+    val_ds = val_images.batch(replicas, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    validation_steps = config["validation_steps"] or max(
+        _validation_size(config["val_paired_dirs"], config["val_sharp_dirs"]) // replicas, 1
+    )
+    samples = list(val_images.take(config["num_samples"]).as_numpy_iterator())
+
+    stop_on_nan = callbacks_lib.StopOnNonFiniteLoss()
+    best_path = os.path.join(run_dir, "best_generator.keras")
+    log_dir = os.path.join(run_dir, "logs")
+    callbacks = [stop_on_nan, callbacks_lib.CheckpointSaver(manager, epoch)]
+    if chief:
+        callbacks += [
+            callbacks_lib.LearningRateLogger(),
+            callbacks_lib.BestGeneratorSaver(best_path),
+            keras.callbacks.CSVLogger(os.path.join(run_dir, "training_log.csv"), append=resume),
+            callbacks_lib.SampleImages(
+                np.stack([b for b, _ in samples]),
+                np.stack([s for _, s in samples]),
+                log_dir=log_dir if _tensorboard_installed() else None,
+                image_dir=os.path.join(run_dir, "samples"),
+            ),
+        ]
+        if _tensorboard_installed():
+            callbacks.append(keras.callbacks.TensorBoard(log_dir, write_graph=False))
+    logger.info(
+        "Training %d epochs x %d steps (batch %d, crop %d, %d replica(s)) into %s",
+        config["epochs"],
+        steps_per_epoch,
+        config["batch_size"],
+        config["crop_size"],
+        replicas,
+        run_dir,
+    )
+    try:
+        history = gan.fit(
+            train_ds,
+            epochs=config["epochs"],
+            initial_epoch=int(epoch.numpy()),
+            steps_per_epoch=steps_per_epoch,
+            validation_data=val_ds,
+            validation_steps=validation_steps,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+    except KeyboardInterrupt:
+        if _weights_finite(gan):
+            path = manager.save()
+            logger.warning("Interrupted: saved checkpoint %s; resume with --resume", path)
+        raise
+
+    final_path = None
+    if chief and stop_on_nan.message is None:
+        final_path = os.path.join(run_dir, "final_generator.keras")
+        callbacks_lib._save_keras_atomically(gan.generator, final_path)
+    return TrainingResult(
+        run_dir=run_dir,
+        history=dict(history.history),
+        best_generator=best_path if os.path.exists(best_path) else None,
+        final_generator=final_path,
+        checkpoint=manager.latest_checkpoint,
+        stopped_early=stop_on_nan.message,
+    )
+
+
+def _tensorboard_installed():
+    """tf.summary needs the tensorboard package; without it, logs go to the CSV only."""
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        logger.warning(
+            "tensorboard is not installed: no TensorBoard logs (pip install tensorboard)"
+        )
+        return False
+    return True
+
+
+def _adam(learning_rate, total_steps):
+    schedule = ConstantThenLinearDecay(learning_rate, total_steps=total_steps)
+    return keras.optimizers.Adam(schedule, beta_1=0.5, beta_2=0.999)
+
+
+def _weights_finite(gan):
+    return all(
+        bool(np.all(np.isfinite(keras.ops.convert_to_numpy(v))))
+        for v in gan.generator.trainable_variables + gan.critic.trainable_variables
+    )
+
+
+def resume_config(run_dir):
+    """The arguments `train()` was last called with for `run_dir` (its config.json)."""
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: not found; is {run_dir} a training run directory?")
+    with open(path) as file:
+        config = json.load(file)
+    allowed = train.__code__.co_varnames[: train.__code__.co_argcount]
+    return {key: value for key, value in config.items() if key in allowed}
+
+
+# ---------------------------------------------------------------- CLI (flags end here)
+
+
+def _define_flags():
+    from absl import flags
+
+    flags.DEFINE_enum("preset", "quick", sorted(PRESETS), "Schedule preset; flags override it.")
+    flags.DEFINE_string("output_dir", None, "Run directory (default: a new folder under ./runs).")
+    flags.DEFINE_list("paired_dirs", [], "GoPro-layout folders of blurred/sharp pairs.")
+    flags.DEFINE_list("sharp_dirs", [], "Folders of sharp photos blurred on the fly.")
+    flags.DEFINE_list("val_paired_dirs", [], "Validation pairs (default: embedded photos).")
+    flags.DEFINE_list("val_sharp_dirs", [], "Validation sharp photos, blurred with a fixed seed.")
+    flags.DEFINE_float("synthetic_ratio", 2 / 3, "Share of synthetic pairs when mixing.")
+    flags.DEFINE_integer("crop_size", None, "Training crop (multiple of 4).")
+    flags.DEFINE_integer("batch_size", None, "Global batch size.")
+    flags.DEFINE_integer("epochs", None, "Epochs (paper: 300 = 150 constant + 150 decay).")
+    flags.DEFINE_integer("steps_per_epoch", None, "Generator steps per epoch.")
+    flags.DEFINE_integer("validation_steps", None, "Validation batches (default: all).")
+    flags.DEFINE_integer("critic_steps", 5, "Critic updates per generator update.")
+    flags.DEFINE_float("learning_rate", 1e-4, "Adam learning rate before the decay.")
+    flags.DEFINE_float("gp_weight", 10.0, "Gradient penalty weight.")
+    flags.DEFINE_float("content_weight", 100.0, "Perceptual loss weight.")
+    flags.DEFINE_string("vgg_weights", VGG_AUTO, "auto | imagenet | none | path to .h5 weights.")
+    flags.DEFINE_integer("num_filters", 64, "Generator width.")
+    flags.DEFINE_integer("num_res_blocks", 9, "Generator residual blocks.")
+    flags.DEFINE_bool("resume", False, "Continue the run in --output_dir.")
+    flags.DEFINE_enum("strategy", "default", list(STRATEGIES), "tf.distribute strategy.")
+    flags.DEFINE_string("tpu_address", "", "TPU address for --strategy=tpu.")
+    flags.DEFINE_bool("mixed_precision", False, "float16 (GPU) / bfloat16 (TPU) compute.")
+    flags.DEFINE_bool("jit_compile", False, "XLA-compile the training step.")
+    flags.DEFINE_integer("seed", 0, "Random seed.")
+    flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints to keep.")
+    flags.DEFINE_integer("num_samples", 3, "Before/after sample images per epoch.")
+    return flags.FLAGS
+
+
+_TRAIN_FLAGS = (
+    "paired_dirs sharp_dirs val_paired_dirs val_sharp_dirs synthetic_ratio crop_size batch_size "
+    "epochs steps_per_epoch validation_steps critic_steps learning_rate gp_weight content_weight "
+    "vgg_weights num_filters num_res_blocks strategy tpu_address mixed_precision jit_compile "
+    "seed keep_checkpoints num_samples"
+).split()
+
+
+def _kwargs_from_flags(flag_values):
+    """Preset values, then the defaults of the other flags, then whatever was set explicitly."""
+    if flag_values.resume:
+        if not flag_values.output_dir:
+            raise ValueError("--resume needs --output_dir: the run directory to continue")
+        kwargs = resume_config(flag_values.output_dir)
+        kwargs.update(
+            {name: flag_values[name].value for name in _TRAIN_FLAGS if flag_values[name].present}
+        )
+        return dict(kwargs, output_dir=flag_values.output_dir, resume=True)
+    kwargs = dict(PRESETS[flag_values.preset])
+    for name in _TRAIN_FLAGS:
+        value = flag_values[name].value
+        if flag_values[name].present or (name not in kwargs and value is not None):
+            kwargs[name] = value
+    if kwargs.get("vgg_weights") in ("none", "None"):
+        kwargs["vgg_weights"] = None
+    return dict(kwargs, output_dir=flag_values.output_dir)
+
+
+def main(argv):
+    from absl import flags
+
+    del argv
+    flag_values = flags.FLAGS
+    logging.getLogger().setLevel(logging.INFO)
+    try:
+        kwargs = _kwargs_from_flags(flag_values)
+        result = train(**kwargs)
+    except (ValueError, OSError) as error:
+        sys.stderr.write(f"error: {error}\n")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted; a checkpoint was saved (resume with --resume).\n")
+        sys.exit(130)
+    best = result.history.get("val_psnr") or [math.nan]
+    print(f"Run directory:      {result.run_dir}")
+    print(f"Config:             {os.path.join(result.run_dir, 'config.json')}")
+    print(f"Best generator:     {result.best_generator} (val PSNR {max(best):.2f} dB)")
+    print(f"Final generator:    {result.final_generator}")
+    print(f"Checkpoint:         {result.checkpoint}")
+    print(f"Training log (CSV): {os.path.join(result.run_dir, 'training_log.csv')}")
+    print(f"TensorBoard:        tensorboard --logdir {os.path.join(result.run_dir, 'logs')}")
+    print(f"Sample images:      {os.path.join(result.run_dir, 'samples')}")
+    if result.stopped_early:
+        sys.stderr.write(f"error: {result.stopped_early}\n")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    from absl import app
+
+    _define_flags()
+    app.run(main)
