@@ -303,6 +303,18 @@ def test_load_torch_checkpoint_unwraps_and_returns_numpy(tmp_path, small_generat
     )
 
 
+def test_load_torch_checkpoint_reads_the_legacy_non_zip_format(tmp_path, small_generator):
+    # The published weights predate PyTorch 1.6's zip format.
+    path = tmp_path / "legacy.pth"
+    torch.save(small_generator.state_dict(), path, _use_new_zipfile_serialization=False)
+
+    state_dict = load_torch_checkpoint(path)
+
+    np.testing.assert_array_equal(
+        state_dict["model.12.weight"], small_generator.state_dict()["model.12.weight"].numpy()
+    )
+
+
 def test_load_torch_checkpoint_refuses_missing_and_non_state_dict_files(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"absent\.pth: no such checkpoint file"):
         load_torch_checkpoint(tmp_path / "absent.pth")
