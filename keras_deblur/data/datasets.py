@@ -1,0 +1,445 @@
+"""tf.data pipelines of (blurred, sharp) pairs that stream from disk.
+
+Three sources, as in DeblurGAN's training: paired folders of real blur (GoPro
+layout), folders of sharp photos blurred on the fly with random-trajectory
+kernels, and a mix of both (2 synthetic : 1 real by default, as in the paper).
+
+Every function returns an unbatched `tf.data.Dataset` of `(blurred, sharp)`
+float32 tensors `(height, width, 3)` in [-1, 1]. Only file paths live in the
+dataset; images are decoded (and blurred) in a parallel `map`, so memory does
+not grow with the number of photos. Randomness is drawn per element from a
+seed stream, so a given `seed` gives the same samples whatever the
+parallelism.
+
+Bad files (missing, zero bytes, corrupt, not an image) are found up front with
+a cheap header check, skipped with a one-line warning naming the file, and
+counted in a summary; a file that still fails to decode later is skipped the
+same way instead of stopping training.
+
+Images smaller than `crop_size` are upscaled (bicubic, aspect ratio kept) so
+that their shorter side equals `crop_size`. Upscaling keeps every pixel real
+content; reflect-padding would instead teach the network mirrored seams.
+Full frames (`crop_size=None`) are centre-trimmed to multiples of 4, which the
+generator needs.
+"""
+
+import functools
+import logging
+import os
+
+import cv2
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from keras_deblur.data.embedded import embedded_photo_paths
+from keras_deblur.data.images import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image
+from keras_deblur.data.motion_blur import random_psf, synthesize_blur
+
+logger = logging.getLogger(__name__)
+
+BLUR_FOLDER = "blur"
+SHARP_FOLDER = "sharp"
+# Validation data is the same every time unless a seed is given.
+VALIDATION_SEED = 0
+_SIZE_MULTIPLE = 4
+_KERNEL_OPTIONS = ("max_length", "exposure", "fraction", "num_steps")
+_BLUR_OPTIONS = _KERNEL_OPTIONS + ("gamma", "noise_std")
+
+
+def probe_image(path):
+    """Checks that a file is an image without decoding its pixels, if possible.
+
+    Pillow reads the header (and, for PNG, checks every chunk's CRC); a file
+    Pillow cannot parse is decoded with OpenCV before being declared bad.
+
+    Args:
+        path: str. Image file.
+
+    Returns:
+        `(height, width)`.
+
+    Raises:
+        ImageReadError: one line naming the file and the problem.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ImageReadError(f"{path}: no such file")
+    if os.path.getsize(path) == 0:
+        raise ImageReadError(f"{path}: empty file (0 bytes)")
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            image.verify()
+        return height, width
+    except Exception:  # Pillow raises many types; OpenCV has the final word below.
+        return read_image(path).shape[:2]
+
+
+def check_image_files(paths):
+    """Splits files into usable images and skipped ones, warning about each skip.
+
+    Args:
+        paths: list of str.
+
+    Returns:
+        `(usable, sizes, problems)`: usable paths, their `(height, width)`, and
+        one-line messages for the skipped files.
+    """
+    usable, sizes, problems = [], [], []
+    for path in paths:
+        try:
+            sizes.append(probe_image(path))
+            usable.append(path)
+        except ImageReadError as error:
+            logger.warning("Skipping %s", error)
+            problems.append(str(error))
+    return usable, sizes, problems
+
+
+def _report_skips(source, total, skipped, what="files"):
+    if skipped:
+        logger.warning(
+            "%s: skipped %d of %d %s that could not be used; using %d.",
+            source,
+            skipped,
+            total,
+            what,
+            total - skipped,
+        )
+    if skipped == total:
+        raise ValueError(f"{source}: none of the {total} {what} could be used (see warnings above)")
+
+
+def _pairing_key(relative_path):
+    """`('scene/x', 'blur')` for `scene/blur/x.png` or `blur/scene/x.png`; None elsewhere."""
+    parts = relative_path.split(os.sep)
+    folders = parts[:-1]
+    for index in range(len(folders) - 1, -1, -1):
+        if folders[index] in (BLUR_FOLDER, SHARP_FOLDER):
+            rest = folders[:index] + folders[index + 1 :] + [os.path.splitext(parts[-1])[0]]
+            return "/".join(rest), folders[index]
+    return None
+
+
+def find_image_pairs(root):
+    """Matches blurred and sharp images under `root` by relative path.
+
+    Two layouts: GoPro `<root>/<scene>/{blur,sharp}/<name>` (pass a split
+    folder such as `GOPRO_Large/train`) and flat `<root>/{blur,sharp}/<name>`.
+    The file extension may differ between the two sides.
+
+    Args:
+        root: str. Folder to search recursively.
+
+    Returns:
+        Sorted list of `(blurred_path, sharp_path)`.
+
+    Raises:
+        FileNotFoundError: no `blur`/`sharp` images under `root`.
+        ValueError: files without a partner (listed) or two files with one key.
+    """
+    root = os.fspath(root)
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"{root}: no such folder")
+    found = {BLUR_FOLDER: {}, SHARP_FOLDER: {}}
+    for folder, _, names in os.walk(root):
+        for name in names:
+            if not name.lower().endswith(IMAGE_EXTENSIONS):
+                continue
+            path = os.path.join(folder, name)
+            keyed = _pairing_key(os.path.relpath(path, root))
+            if keyed is None:
+                continue
+            key, side = keyed
+            if key in found[side]:
+                raise ValueError(f"{root}: {found[side][key]} and {path} pair with the same file")
+            found[side][key] = path
+    blurred, sharp = found[BLUR_FOLDER], found[SHARP_FOLDER]
+    if not blurred and not sharp:
+        raise FileNotFoundError(
+            f"{root}: no images in blur/ and sharp/ folders (expected <root>/blur/ and "
+            "<root>/sharp/, or <root>/<scene>/blur/ and <root>/<scene>/sharp/)"
+        )
+    unmatched = sorted(
+        [f"{os.path.relpath(p, root)} (no sharp)" for k, p in blurred.items() if k not in sharp]
+        + [f"{os.path.relpath(p, root)} (no blur)" for k, p in sharp.items() if k not in blurred]
+    )
+    if unmatched:
+        shown = ", ".join(unmatched[:10]) + (", ..." if len(unmatched) > 10 else "")
+        raise ValueError(f"{root}: {len(unmatched)} files have no partner: {shown}")
+    return [(blurred[key], sharp[key]) for key in sorted(blurred)]
+
+
+def _as_rgb_uint8(image):
+    """Gray -> RGB, RGBA -> RGB (alpha dropped), 16 -> 8 bit."""
+    if image.dtype == np.uint16:
+        image = ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(image[:, :, :3])
+
+
+def _to_model_range(image):
+    return image.astype(np.float32) * np.float32(1 / 127.5) - np.float32(1.0)
+
+
+def _cover(image, crop_size):
+    """Upscales so both sides are at least `crop_size`, keeping the aspect ratio."""
+    height, width = image.shape[:2]
+    if min(height, width) >= crop_size:
+        return image
+    scale = crop_size / min(height, width)
+    size = (max(crop_size, round(width * scale)), max(crop_size, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
+
+
+def _window(rng, shape, crop_size, training):
+    """Top-left corner of a crop: random when training, centred otherwise."""
+    height, width = shape[:2]
+    if training:
+        return int(rng.integers(height - crop_size + 1)), int(rng.integers(width - crop_size + 1))
+    return (height - crop_size) // 2, (width - crop_size) // 2
+
+
+def _trim_to_multiple(image):
+    height, width = image.shape[:2]
+    new_height, new_width = height - height % _SIZE_MULTIPLE, width - width % _SIZE_MULTIPLE
+    if new_height == 0 or new_width == 0:
+        raise ImageReadError(f"image of {height}x{width} is smaller than {_SIZE_MULTIPLE}x4")
+    top, left = (height - new_height) // 2, (width - new_width) // 2
+    return image[top : top + new_height, left : left + new_width]
+
+
+def _load_pair(blurred_path, sharp_path, rng, crop_size, training, resize):
+    blurred = _as_rgb_uint8(read_image(blurred_path))
+    sharp = _as_rgb_uint8(read_image(sharp_path))
+    if blurred.shape != sharp.shape:
+        raise ImageReadError(
+            f"{blurred_path}: size {blurred.shape[1]}x{blurred.shape[0]} differs from "
+            f"{sharp_path} ({sharp.shape[1]}x{sharp.shape[0]})"
+        )
+    if resize is not None:
+        size = (int(resize[1]), int(resize[0]))
+        blurred = cv2.resize(blurred, size, interpolation=cv2.INTER_AREA)
+        sharp = cv2.resize(sharp, size, interpolation=cv2.INTER_AREA)
+    if crop_size is None:
+        blurred, sharp = _trim_to_multiple(blurred), _trim_to_multiple(sharp)
+    else:
+        blurred, sharp = _cover(blurred, crop_size), _cover(sharp, crop_size)
+        top, left = _window(rng, sharp.shape, crop_size, training)
+        blurred = blurred[top : top + crop_size, left : left + crop_size]
+        sharp = sharp[top : top + crop_size, left : left + crop_size]
+    return blurred, sharp
+
+
+def _blur_on_the_fly(sharp_path, rng, crop_size, training, blur_options):
+    sharp = _as_rgb_uint8(read_image(sharp_path))
+    kernel_options = {k: v for k, v in blur_options.items() if k in _KERNEL_OPTIONS}
+    kernel = random_psf(rng, **kernel_options)
+    noise = {k: v for k, v in blur_options.items() if k in ("gamma", "noise_std")}
+    if crop_size is None:
+        sharp = _trim_to_multiple(sharp)
+        blurred, _ = synthesize_blur(sharp, rng, kernel=kernel, **noise)
+        return blurred, sharp
+    sharp = _cover(sharp, crop_size)
+    height, width = sharp.shape[:2]
+    top, left = _window(rng, sharp.shape, crop_size, training)
+    # Blur only the crop plus a kernel-radius margin: the same pixels as blurring
+    # the whole photo and cropping afterwards, for a fraction of the work.
+    margin = kernel.shape[0] // 2
+    region_top, region_left = max(top - margin, 0), max(left - margin, 0)
+    region = sharp[
+        region_top : min(top + crop_size + margin, height),
+        region_left : min(left + crop_size + margin, width),
+    ]
+    blurred, _ = synthesize_blur(region, rng, kernel=kernel, **noise)
+    row, col = top - region_top, left - region_left
+    blurred = blurred[row : row + crop_size, col : col + crop_size]
+    return blurred, sharp[top : top + crop_size, left : left + crop_size]
+
+
+def _make_example(load, crop_size, training, *args):
+    """Runs in `tf.numpy_function`: paths and a seed in, model-range arrays out."""
+    *paths, seed = args
+    paths = [os.fsdecode(p) for p in paths]
+    rng = np.random.default_rng(int(seed) & 0x7FFFFFFFFFFFFFFF)
+    try:
+        blurred, sharp = load(*paths, rng)
+    except (ImageReadError, OSError, cv2.error) as error:
+        logger.warning("Skipping %s: %s", " + ".join(paths), str(error).strip().splitlines()[-1])
+        empty = np.zeros((crop_size or _SIZE_MULTIPLE, crop_size or _SIZE_MULTIPLE, 3), np.float32)
+        return empty, empty, np.bool_(False)
+    if training and rng.random() < 0.5:
+        blurred, sharp = blurred[:, ::-1], sharp[:, ::-1]
+    return _to_model_range(blurred), _to_model_range(sharp), np.bool_(True)
+
+
+def _stream(columns, load, crop_size, training, seed):
+    """Shuffles paths, pairs each with a seed, decodes in parallel, drops failures."""
+    paths = tf.data.Dataset.from_tensor_slices(tuple(columns))
+    if training:
+        paths = paths.shuffle(len(columns[0]), seed=seed, reshuffle_each_iteration=True)
+    if seed is None and not training:
+        seed = VALIDATION_SEED
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=training)
+    make = functools.partial(_make_example, load, crop_size, training)
+    shape = (crop_size, crop_size, 3) if crop_size else (None, None, 3)
+
+    def decode(element_paths, element_seed):
+        blurred, sharp, ok = tf.numpy_function(
+            make, [*element_paths, element_seed], (tf.float32, tf.float32, tf.bool), stateful=False
+        )
+        blurred.set_shape(shape)
+        sharp.set_shape(shape)
+        ok.set_shape(())
+        return blurred, sharp, ok
+
+    dataset = tf.data.Dataset.zip(paths, seeds)
+    dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.filter(lambda blurred, sharp, ok: ok).map(
+        lambda blurred, sharp, ok: (blurred, sharp)
+    )
+
+
+def _check_crop_size(crop_size):
+    if crop_size is not None and (int(crop_size) != crop_size or crop_size < 1):
+        raise ValueError(
+            f"crop_size must be a positive int or None. Received: crop_size={crop_size}"
+        )
+
+
+def paired_dataset(root, crop_size=256, training=True, resize=None, seed=None):
+    """Real blurred/sharp pairs from folders (GoPro layout or flat).
+
+    Args:
+        root: str. Folder holding `blur/` and `sharp/` (flat) or scene folders
+            that each hold them (GoPro: pass `GOPRO_Large/train`). Pairs are
+            matched by relative path; unmatched files are an error.
+        crop_size: int or None. Side of the square crops; both images of a
+            pair are cropped at the same place. None keeps full frames
+            (trimmed to multiples of 4). Defaults to 256.
+        training: bool. True: shuffled each epoch, random crops, random
+            horizontal flips. False: file order, centre crops, no flips.
+            Defaults to True.
+        resize: `(height, width)` or None. Resize both images first (the
+            reference trains on GoPro frames resized to `(360, 640)`).
+            Defaults to None.
+        seed: int or None. Makes shuffling and crops reproducible.
+
+    Returns:
+        Unbatched `tf.data.Dataset` of `(blurred, sharp)`, float32
+        `(crop_size, crop_size, 3)` in [-1, 1]; one pass over the pairs.
+
+    Raises:
+        FileNotFoundError, ValueError: see `find_image_pairs`; ValueError if
+        no pair is usable.
+    """
+    _check_crop_size(crop_size)
+    pairs = find_image_pairs(root)
+    usable = []
+    for blurred_path, sharp_path in pairs:
+        try:
+            blurred_size, sharp_size = probe_image(blurred_path), probe_image(sharp_path)
+        except ImageReadError as error:
+            logger.warning("Skipping pair: %s", error)
+            continue
+        if blurred_size != sharp_size:
+            logger.warning(
+                "Skipping pair: %s: size %dx%d differs from %s (%dx%d)",
+                blurred_path,
+                blurred_size[1],
+                blurred_size[0],
+                sharp_path,
+                sharp_size[1],
+                sharp_size[0],
+            )
+            continue
+        usable.append((blurred_path, sharp_path))
+    _report_skips(os.fspath(root), len(pairs), len(pairs) - len(usable), "pairs")
+    load = functools.partial(_load_pair, crop_size=crop_size, training=training, resize=resize)
+    columns = ([b for b, _ in usable], [s for _, s in usable])
+    return _stream(columns, load, crop_size, training, seed)
+
+
+def synthetic_dataset(sharp, crop_size=256, training=True, seed=None, **blur_options):
+    """Sharp photos blurred on the fly with random-trajectory kernels.
+
+    Each element draws a new kernel (see `motion_blur.random_psf`), so every
+    epoch sees new blur. Only the crop and a kernel-radius margin are blurred.
+
+    Args:
+        sharp: str or list of str. A folder (searched recursively), a glob, a
+            file, or a list of image paths.
+        crop_size: int or None. See `paired_dataset`. Defaults to 256.
+        training: bool. See `paired_dataset`. When False, the blur of each
+            photo is the same on every pass (seeded by `seed`, else by
+            `VALIDATION_SEED`). Defaults to True.
+        seed: int or None. Makes the kernels, crops and flips reproducible.
+        **blur_options: `max_length`, `exposure`, `fraction`, `num_steps`,
+            `gamma`, `noise_std`; see `motion_blur.synthesize_blur`. The
+            defaults draw exposures and fractions like the reference's
+            dataset script.
+
+    Returns:
+        Unbatched `tf.data.Dataset` of `(blurred, sharp)`, float32
+        `(crop_size, crop_size, 3)` in [-1, 1]; one pass over the photos.
+
+    Example:
+
+    >>> dataset = synthetic_dataset("photos/", crop_size=256, seed=0)
+    >>> dataset = dataset.repeat().batch(1).prefetch(tf.data.AUTOTUNE)
+    """
+    _check_crop_size(crop_size)
+    unknown = sorted(set(blur_options) - set(_BLUR_OPTIONS))
+    if unknown:
+        raise TypeError(f"Unknown blur options {unknown}; expected some of {list(_BLUR_OPTIONS)}")
+    source = sharp if isinstance(sharp, str | os.PathLike) else "sharp photos"
+    paths = list_images(os.fspath(sharp)) if isinstance(sharp, str | os.PathLike) else list(sharp)
+    if not paths:
+        raise FileNotFoundError(f"{source}: no image files given")
+    usable, _, problems = check_image_files(paths)
+    _report_skips(os.fspath(source), len(paths), len(problems))
+    load = functools.partial(
+        _blur_on_the_fly, crop_size=crop_size, training=training, blur_options=blur_options
+    )
+    return _stream((usable,), load, crop_size, training, seed)
+
+
+def mix_datasets(synthetic, real, synthetic_ratio=2 / 3, seed=None):
+    """Interleaves synthetic and real pairs at random with a given ratio.
+
+    Both inputs are repeated, so the ratio holds however many elements each
+    has, and the result is infinite: set `steps_per_epoch` or use `take`.
+
+    Args:
+        synthetic: `tf.data.Dataset` of on-the-fly blurred pairs.
+        real: `tf.data.Dataset` of real pairs, with the same element spec.
+        synthetic_ratio: float in [0, 1]. Probability that an element is
+            synthetic. Defaults to 2/3 (the paper's 2 synthetic : 1 real).
+        seed: int or None. Makes the interleaving reproducible.
+
+    Returns:
+        Infinite unbatched `tf.data.Dataset`.
+    """
+    if not 0.0 <= synthetic_ratio <= 1.0:
+        raise ValueError(f"synthetic_ratio must be in [0, 1]. Received: {synthetic_ratio}")
+    return tf.data.Dataset.sample_from_datasets(
+        [synthetic.repeat(), real.repeat()],
+        weights=[synthetic_ratio, 1.0 - synthetic_ratio],
+        seed=seed,
+    )
+
+
+def embedded_dataset(split="train", crop_size=256, training=True, seed=None, **blur_options):
+    """Embedded scikit-image photos blurred on the fly: training with no download.
+
+    Args:
+        split: str. `"train"`, `"validation"` or `"all"`; see
+            `embedded.embedded_photo_paths`. Defaults to `"train"`.
+        crop_size, training, seed, **blur_options: see `synthetic_dataset`.
+
+    Returns:
+        Unbatched `tf.data.Dataset` of `(blurred, sharp)`, float32 in [-1, 1].
+    """
+    return synthetic_dataset(embedded_photo_paths(split), crop_size, training, seed, **blur_options)

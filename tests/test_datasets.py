@@ -1,0 +1,280 @@
+"""tf.data pipelines: pairing, crops, determinism, mixing, bad files, embedded photos."""
+
+import logging
+import os
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_deblur.data.datasets import (
+    embedded_dataset,
+    find_image_pairs,
+    mix_datasets,
+    paired_dataset,
+    synthetic_dataset,
+)
+from keras_deblur.data.embedded import embedded_photo_paths
+from keras_deblur.data.images import read_image, write_image
+
+
+def _texture(rng, height=64, width=64):
+    """A smooth random texture, so that blur and misalignment both show."""
+    noise = rng.uniform(0, 255, (height // 4 + 1, width // 4 + 1, 3)).astype(np.float32)
+    return np.clip(
+        cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC), 0, 255
+    ).astype(np.uint8)
+
+
+def _write_pairs(root, layout="gopro", count=3, height=64, width=64):
+    """Pairs whose blurred image is the sharp image's negative: any misalignment shows."""
+    rng = np.random.default_rng(0)
+    for index in range(count):
+        sharp = _texture(rng, height, width)
+        scene = f"scene_{index % 2}"
+        prefix = os.path.join(root, scene) if layout == "gopro" else root
+        write_image(os.path.join(prefix, "sharp", f"{index:04d}.png"), sharp)
+        write_image(os.path.join(prefix, "blur", f"{index:04d}.png"), 255 - sharp)
+
+
+def _as_list(dataset):
+    return [(b.numpy(), s.numpy()) for b, s in dataset]
+
+
+@pytest.mark.parametrize("layout", ["gopro", "flat"])
+def test_paired_dataset_crops_blurred_and_sharp_at_the_same_place(tmp_path, layout):
+    _write_pairs(str(tmp_path), layout, count=4)
+    elements = _as_list(paired_dataset(str(tmp_path), crop_size=32, seed=0))
+    assert len(elements) == 4
+    for blurred, sharp in elements:
+        assert blurred.shape == sharp.shape == (32, 32, 3)
+        assert blurred.dtype == np.float32
+        assert -1.0 <= sharp.min() and sharp.max() <= 1.0
+        np.testing.assert_allclose(blurred, -sharp, atol=1e-6)
+
+
+def test_training_flips_half_of_the_samples_horizontally(tmp_path):
+    _write_pairs(str(tmp_path), "flat", count=1)
+    source = read_image(str(tmp_path / "sharp" / "0000.png")) / 127.5 - 1
+    dataset = paired_dataset(str(tmp_path), crop_size=64, seed=0).repeat(40)
+    flipped = 0
+    for blurred, sharp in _as_list(dataset):
+        np.testing.assert_allclose(blurred, -sharp, atol=1e-6)
+        if np.allclose(sharp, source[:, ::-1], atol=1e-6):
+            flipped += 1
+        else:
+            np.testing.assert_allclose(sharp, source, atol=1e-6)
+    assert 8 <= flipped <= 32
+
+
+def test_paired_validation_is_centre_crops_in_file_order(tmp_path):
+    _write_pairs(str(tmp_path), "flat", count=3)
+    elements = _as_list(paired_dataset(str(tmp_path), crop_size=32, training=False))
+    for (blurred, sharp), name in zip(elements, ["0000", "0001", "0002"], strict=True):
+        source = read_image(os.path.join(tmp_path, "sharp", f"{name}.png"))
+        np.testing.assert_allclose(sharp, source[16:48, 16:48] / 127.5 - 1, atol=1e-6)
+        np.testing.assert_allclose(blurred, -sharp, atol=1e-6)
+
+
+def test_training_is_reproducible_with_a_seed_and_reshuffled_each_epoch(tmp_path):
+    _write_pairs(str(tmp_path), "flat", count=6)
+    first = paired_dataset(str(tmp_path), crop_size=16, seed=3)
+    second = paired_dataset(str(tmp_path), crop_size=16, seed=3)
+    epoch_1, epoch_2 = _as_list(first), _as_list(first)
+    for (a, _), (b, _) in zip(epoch_1, _as_list(second), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for (a, _), (b, _) in zip(epoch_1, epoch_2, strict=True))
+
+
+def test_unmatched_files_are_an_error_that_lists_them(tmp_path):
+    _write_pairs(str(tmp_path), "gopro", count=3)
+    os.remove(tmp_path / "scene_0" / "sharp" / "0002.png")
+    write_image(str(tmp_path / "scene_1" / "sharp" / "0009.png"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(ValueError, match="2 files have no partner") as error:
+        find_image_pairs(str(tmp_path))
+    assert os.path.join("scene_0", "blur", "0002.png") in str(error.value)
+    assert os.path.join("scene_1", "sharp", "0009.png") in str(error.value)
+
+
+def test_a_folder_without_blur_and_sharp_is_an_error(tmp_path):
+    write_image(str(tmp_path / "photo.png"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(FileNotFoundError, match="blur/ and sharp/"):
+        paired_dataset(str(tmp_path))
+
+
+def test_resize_comes_before_cropping(tmp_path):
+    _write_pairs(str(tmp_path), "flat", count=1, height=64, width=96)
+    ((blurred, sharp),) = _as_list(
+        paired_dataset(str(tmp_path), crop_size=None, training=False, resize=(24, 40))
+    )
+    assert sharp.shape == (24, 40, 3)
+    source = read_image(str(tmp_path / "sharp" / "0000.png"))
+    expected = cv2.resize(source, (40, 24), interpolation=cv2.INTER_AREA) / 127.5 - 1
+    np.testing.assert_allclose(sharp, expected, atol=1e-6)
+
+
+def test_images_smaller_than_the_crop_are_upscaled_not_padded(tmp_path):
+    _write_pairs(str(tmp_path), "flat", count=1, height=20, width=30)
+    ((blurred, sharp),) = _as_list(paired_dataset(str(tmp_path), crop_size=32, training=False))
+    assert sharp.shape == (32, 32, 3)
+    source = read_image(str(tmp_path / "sharp" / "0000.png"))
+    upscaled = cv2.resize(source, (48, 32), interpolation=cv2.INTER_CUBIC)  # short side 20 -> 32
+    np.testing.assert_allclose(sharp, upscaled[:, 8:40] / 127.5 - 1, atol=1e-6)
+    np.testing.assert_allclose(blurred, -sharp, atol=1e-6)
+
+
+def test_full_frames_are_trimmed_to_multiples_of_4(tmp_path):
+    _write_pairs(str(tmp_path), "flat", count=1, height=30, width=43)
+    ((blurred, sharp),) = _as_list(paired_dataset(str(tmp_path), crop_size=None, training=False))
+    assert sharp.shape == blurred.shape == (28, 40, 3)
+
+
+def _write_photos(folder, count=3, size=64):
+    rng = np.random.default_rng(1)
+    paths = []
+    for index in range(count):
+        path = os.path.join(folder, f"photo_{index}.png")
+        write_image(path, _texture(rng, size, size))
+        paths.append(path)
+    return paths
+
+
+def test_synthetic_crops_equal_crops_of_the_blurred_whole_photo(tmp_path):
+    _write_photos(str(tmp_path), count=2)
+    options = {"max_length": 20.0, "exposure": 0.005, "fraction": 1.0}
+    full = _as_list(synthetic_dataset(str(tmp_path), crop_size=None, training=False, **options))
+    crops = _as_list(synthetic_dataset(str(tmp_path), crop_size=32, training=False, **options))
+    for (full_blurred, full_sharp), (blurred, sharp) in zip(full, crops, strict=True):
+        np.testing.assert_array_equal(sharp, full_sharp[16:48, 16:48])
+        np.testing.assert_array_equal(blurred, full_blurred[16:48, 16:48])
+        assert np.abs(blurred - sharp).mean() > 0.01  # it is blurred
+
+
+def test_synthetic_blur_is_centred_on_the_sharp_crop(tmp_path):
+    _write_photos(str(tmp_path), count=3, size=96)
+    dataset = synthetic_dataset(str(tmp_path), crop_size=64, seed=5, max_length=15.0)
+    for blurred, sharp in _as_list(dataset):
+        errors = {
+            (dy, dx): np.abs(np.roll(sharp, (dy, dx), axis=(0, 1)) - blurred)[8:-8, 8:-8].mean()
+            for dy in range(-3, 4)
+            for dx in range(-3, 4)
+        }
+        assert min(errors, key=errors.get) == (0, 0)
+
+
+def test_synthetic_training_draws_new_blur_each_epoch_validation_does_not(tmp_path):
+    _write_photos(str(tmp_path), count=1)
+    training = synthetic_dataset(str(tmp_path), crop_size=32, seed=1)
+    assert not np.array_equal(_as_list(training)[0][0], _as_list(training)[0][0])
+    validation = synthetic_dataset(str(tmp_path), crop_size=32, training=False)
+    np.testing.assert_array_equal(_as_list(validation)[0][0], _as_list(validation)[0][0])
+    again = synthetic_dataset(str(tmp_path), crop_size=32, training=False)
+    np.testing.assert_array_equal(_as_list(validation)[0][0], _as_list(again)[0][0])
+
+
+def test_synthetic_rejects_unknown_blur_options(tmp_path):
+    _write_photos(str(tmp_path), count=1)
+    with pytest.raises(TypeError, match="max_lenght"):
+        synthetic_dataset(str(tmp_path), max_lenght=10)
+
+
+def test_mixing_follows_the_ratio():
+    ones = tf.data.Dataset.from_tensors(1.0)
+    zeros = tf.data.Dataset.from_tensors(0.0)
+    mixed = next(iter(mix_datasets(ones, zeros, seed=0).batch(3000)))
+    assert abs(float(np.mean(mixed)) - 2 / 3) < 0.03
+    quarter = next(iter(mix_datasets(ones, zeros, synthetic_ratio=0.25, seed=0).batch(3000)))
+    assert abs(float(np.mean(quarter)) - 0.25) < 0.03
+    with pytest.raises(ValueError, match="synthetic_ratio"):
+        mix_datasets(ones, zeros, synthetic_ratio=1.5)
+
+
+def test_mixing_real_and_synthetic_pairs(tmp_path):
+    _write_pairs(str(tmp_path / "real"), "flat", count=2)
+    _write_photos(str(tmp_path / "photos"), count=2)
+    mixed = mix_datasets(
+        synthetic_dataset(str(tmp_path / "photos"), crop_size=32, seed=0),
+        paired_dataset(str(tmp_path / "real"), crop_size=32, seed=0),
+        seed=0,
+    )
+    batch = next(iter(mixed.batch(6)))
+    assert batch[0].shape == batch[1].shape == (6, 32, 32, 3)
+
+
+def _write_bad_files(folder):
+    valid = (tmp := os.path.join(folder, "valid.png"))
+    write_image(tmp, np.full((40, 40, 3), 100, np.uint8))
+    with open(valid, "rb") as file:
+        data = file.read()
+    bad = {
+        "empty.png": b"",
+        "garbage.png": os.urandom(300),
+        "notes.jpg": b"these are notes, not a photo\n",
+        "truncated.png": data[: len(data) // 2],
+    }
+    for name, content in bad.items():
+        with open(os.path.join(folder, name), "wb") as file:
+            file.write(content)
+    return sorted(bad)
+
+
+def test_bad_files_are_skipped_with_a_warning_naming_each(tmp_path, caplog):
+    bad = _write_bad_files(str(tmp_path))
+    with caplog.at_level(logging.WARNING):
+        elements = _as_list(synthetic_dataset(str(tmp_path), crop_size=32, seed=0))
+    assert len(elements) == 1
+    for name in bad:
+        assert sum(name in record.getMessage() for record in caplog.records) == 1
+    assert any("skipped 4 of 5" in record.getMessage() for record in caplog.records)
+
+
+def test_nothing_usable_is_a_clear_error(tmp_path):
+    _write_bad_files(str(tmp_path))
+    os.remove(tmp_path / "valid.png")
+    with pytest.raises(ValueError, match="none of the 4 files could be used"):
+        synthetic_dataset(str(tmp_path))
+
+
+def test_a_file_that_breaks_after_the_check_is_skipped_not_fatal(tmp_path, caplog):
+    paths = _write_photos(str(tmp_path), count=3)
+    dataset = synthetic_dataset(paths, crop_size=32, training=False)
+    with open(paths[1], "wb") as file:
+        file.write(b"overwritten")
+    with caplog.at_level(logging.WARNING):
+        elements = _as_list(dataset)
+    assert len(elements) == 2
+    assert any(paths[1] in record.getMessage() for record in caplog.records)
+
+
+def test_bad_or_mismatched_pairs_are_skipped(tmp_path, caplog):
+    _write_pairs(str(tmp_path), "flat", count=3)
+    open(tmp_path / "blur" / "0000.png", "wb").close()
+    write_image(str(tmp_path / "sharp" / "0001.png"), np.zeros((48, 64, 3), np.uint8))
+    with caplog.at_level(logging.WARNING):
+        elements = _as_list(paired_dataset(str(tmp_path), crop_size=32, seed=0))
+    assert len(elements) == 1
+    messages = " ".join(record.getMessage() for record in caplog.records)
+    assert "0000.png: empty file" in messages
+    assert "differs from" in messages and "0001.png" in messages
+    assert "skipped 2 of 3 pairs" in messages
+
+
+def test_embedded_photos_are_colour_and_the_split_is_fixed_and_disjoint():
+    train, validation = embedded_photo_paths("train"), embedded_photo_paths("validation")
+    assert len(train) >= 4 and len(validation) >= 1
+    assert not set(train) & set(validation)
+    assert sorted(train + validation) == sorted(embedded_photo_paths("all"))
+    for path in train + validation:
+        image = read_image(path)
+        assert image.ndim == 3 and image.shape[2] == 3 and min(image.shape[:2]) >= 256
+    with pytest.raises(ValueError, match="split"):
+        embedded_photo_paths("test")
+
+
+def test_embedded_dataset_gives_blurred_crops():
+    elements = _as_list(embedded_dataset("validation", crop_size=64, training=False))
+    assert len(elements) == len(embedded_photo_paths("validation"))
+    for blurred, sharp in elements:
+        assert blurred.shape == sharp.shape == (64, 64, 3)
+        assert np.abs(np.diff(blurred, axis=1)).mean() < np.abs(np.diff(sharp, axis=1)).mean()
