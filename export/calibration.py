@@ -50,11 +50,19 @@ def folder_images(folder, size, count=None):
     return [to_model_range(_centre_crop(_to_rgb_uint8(read_image(p)), size)) for p in paths]
 
 
-def embedded_pairs(split, size, count, seed=0):
+def embedded_pairs(split, size, count, seed=0, **blur_options):
     """Synthetically blurred crops of the embedded photos, with their sharp crops.
 
-    Deterministic for a given seed (`training=False`: centre crops, fixed
-    blur per image).
+    Random crops, flips and blur kernels drawn from `seed` (the photos are
+    few, so each is visited several times), hence reproducible.
+
+    Args:
+        split: `"train"` or `"validation"` (`keras_deblur.data.embedded`).
+        size: `(height, width)`, square.
+        count: int. Number of pairs.
+        seed: int. Seed of crops and kernels.
+        **blur_options: passed to `keras_deblur.data.datasets.embedded_dataset`
+            (e.g. `max_length`, for small crops).
 
     Returns:
         `(blurred, sharp)`: two lists of float32 `(height, width, 3)` arrays
@@ -64,15 +72,15 @@ def embedded_pairs(split, size, count, seed=0):
 
     if size[0] != size[1]:
         raise ValueError(f"embedded crops are square. Received: size={size}")
-    dataset = embedded_dataset(split=split, crop_size=size[0], training=False, seed=seed)
+    dataset = embedded_dataset(split, crop_size=size[0], training=True, seed=seed, **blur_options)
     blurred, sharp = [], []
-    for pair_blurred, pair_sharp in dataset.take(count).as_numpy_iterator():
+    for pair_blurred, pair_sharp in dataset.repeat().take(count).as_numpy_iterator():
         blurred.append(np.asarray(pair_blurred, np.float32))
         sharp.append(np.asarray(pair_sharp, np.float32))
     return blurred, sharp
 
 
-def calibration_images(size, count=16, folder=None, seed=0):
+def calibration_images(size, count=16, folder=None, seed=0, **blur_options):
     """Blurred float images for int8 calibration.
 
     Args:
@@ -82,13 +90,14 @@ def calibration_images(size, count=16, folder=None, seed=0):
             embedded photos with synthetic motion blur (training split, so
             calibration never sees the validation images).
         seed: int. Blur seed for the embedded photos.
+        **blur_options: see `embedded_pairs`.
 
     Returns:
         list of float32 `(height, width, 3)` arrays in [-1, 1].
     """
     if folder is not None:
         return folder_images(folder, size, count)
-    return embedded_pairs("train", size, count, seed)[0]
+    return embedded_pairs("train", size, count, seed, **blur_options)[0]
 
 
 def representative_dataset(images):

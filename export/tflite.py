@@ -65,11 +65,11 @@ def _load(weights):
         raise ExportError(str(error).splitlines()[0]) from None
 
 
-def _validation_data(size, count, validation_dir, seed):
+def _validation_data(size, count, validation_dir, seed, blur_options):
     """(blurred, sharp or None) float images of `size` for validation."""
     if validation_dir is not None:
         return calibration.folder_images(validation_dir, size, count), None
-    return calibration.embedded_pairs("validation", size, count, seed)
+    return calibration.embedded_pairs("validation", size, count, seed, **blur_options)
 
 
 def export_generator(
@@ -85,6 +85,7 @@ def export_generator(
     latency_repeats=5,
     validation_size=None,
     seed=0,
+    blur_options=None,
 ):
     """Converts, validates and reports every requested variant.
 
@@ -109,6 +110,9 @@ def export_generator(
         validation_size: `(height, width)` of validation, calibration and
             timing images for dynamic-shape models. Defaults to 256x256.
         seed: int. Seed of the synthetic blur.
+        blur_options: dict or None. Options of the synthetic blur of the
+            embedded photos (`keras_deblur.data.datasets.embedded_dataset`),
+            e.g. `{"max_length": 15.0}` for small images.
 
     Returns:
         dict mapping each written `.tflite` path to its report (also written
@@ -126,6 +130,7 @@ def export_generator(
     for size in input_sizes:
         check_input_size(size)
     model, name = _load(weights)
+    blur_options = blur_options or {}
     os.makedirs(output_dir, exist_ok=True)
     # fp32 first: int8's drop is measured against it.
     ordered = [
@@ -134,7 +139,9 @@ def export_generator(
     reports = {}
     for size in input_sizes:
         data_size = size or validation_size or DEFAULT_LATENCY_SIZE
-        blurred, sharp = _validation_data(data_size, num_validation_images, validation_dir, seed)
+        blurred, sharp = _validation_data(
+            data_size, num_validation_images, validation_dir, seed, blur_options
+        )
         calibration_images = None
         fp32_flatbuffer = None
         for quantization in ordered:
@@ -142,7 +149,7 @@ def export_generator(
             if quantization == "int8":
                 if calibration_images is None:
                     calibration_images = calibration.calibration_images(
-                        data_size, num_calibration_images, calibration_dir, seed
+                        data_size, num_calibration_images, calibration_dir, seed, **blur_options
                     )
                 representative = calibration.representative_dataset(calibration_images)
             logger.info("Converting %s (%s, %s)", name, quantization, size_tag(size))
