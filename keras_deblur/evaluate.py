@@ -1,0 +1,487 @@
+"""Evaluate a generator: PSNR/SSIM against references, detection, visual report.
+
+    python -m keras_deblur.evaluate --weights G.keras --paired_dir GOPRO_Large/test \\
+        --output_dir eval/
+    python -m keras_deblur.evaluate --weights G.keras --sharp_dir photos/ --seed 0 \\
+        --output_dir eval/ --detection
+    python -m keras_deblur.evaluate --weights G.keras --sharp_dir embedded --output_dir eval/
+
+Two sources: a paired folder (GoPro `<scene>/{blur,sharp}/` or flat
+`{blur,sharp}/`, matched by `keras_deblur.data.datasets.find_image_pairs`), or
+sharp photos blurred with seeded random-trajectory kernels (`--sharp_dir
+embedded` uses the validation photos shipped with scikit-image). Every image is
+scored whole, in RGB, with `keras_deblur.metrics` (scikit-image's definitions).
+
+Written under --output_dir: `per_image.csv` (one row per image), `summary.json`
+(means, and the settings), `deblurred/` (the restored images), `grids/`
+(blurred | deblurred | sharp, captioned with PSNR) and `index.html`. The table
+printed at the end holds the reference rows: the blurred input itself, unsharp
+masking, and, for synthetic blur where the kernel is known, Wiener
+deconvolution with the true kernel.
+"""
+
+import csv
+import json
+import logging
+import math
+import os
+import sys
+import time
+
+import numpy as np
+from absl import app, flags
+from tqdm import tqdm
+
+from keras_deblur import baselines, detection, metrics, report
+from keras_deblur.data.datasets import find_image_pairs, probe_image
+from keras_deblur.data.embedded import embedded_photo_paths
+from keras_deblur.data.images import ImageReadError, list_images, read_image, write_image
+from keras_deblur.data.motion_blur import synthesize_blur
+from keras_deblur.inference import deblur
+from keras_deblur.models import load_generator
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED = "embedded"
+# Methods in table order; "wiener" only exists for synthetic blur.
+METHOD_LABELS = {
+    "blurred": "blurred input",
+    "unsharp": "unsharp masking (OpenCV)",
+    "wiener": "Wiener, true kernel",
+    "deblurred": "DeblurGAN",
+}
+
+
+class EvaluationInputError(ValueError):
+    """Unusable evaluation data; `problems` holds one line per bad file or pair."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        super().__init__(self.problems[0] + more)
+
+
+def _to_rgb_uint8(image):
+    """Gray -> RGB, RGBA -> RGB, 16 -> 8 bit: metrics compare 8-bit RGB."""
+    if image.dtype == np.uint16:
+        image = ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(image[:, :, :3])
+
+
+def _sample_name(path, root):
+    """A flat, unique file stem from a path relative to the dataset root."""
+    relative = os.path.relpath(path, root) if root else os.path.basename(path)
+    parts = [p for p in os.path.splitext(relative)[0].split(os.sep) if p not in ("blur", "sharp")]
+    return "__".join(parts) or "image"
+
+
+def _check_pairs(pairs):
+    """Header-only check of every pair: readable, and both members the same size."""
+    problems = []
+    for blurred_path, sharp_path in pairs:
+        try:
+            blurred_size, sharp_size = probe_image(blurred_path), probe_image(sharp_path)
+        except ImageReadError as error:
+            problems.append(str(error))
+            continue
+        if blurred_size != sharp_size:
+            problems.append(_size_mismatch(blurred_path, blurred_size, sharp_path, sharp_size))
+    if problems:
+        raise EvaluationInputError(problems)
+
+
+def _size_mismatch(blurred_path, blurred_size, sharp_path, sharp_size):
+    return (
+        f"{blurred_path}: size {blurred_size[1]}x{blurred_size[0]} differs from its sharp "
+        f"partner {sharp_path} ({sharp_size[1]}x{sharp_size[0]})"
+    )
+
+
+def _check_sharp_files(paths):
+    problems = []
+    for path in paths:
+        try:
+            probe_image(path)
+        except ImageReadError as error:
+            problems.append(str(error))
+    if problems:
+        raise EvaluationInputError(problems)
+
+
+def _paired_samples(pairs, root):
+    for blurred_path, sharp_path in pairs:
+        blurred = _to_rgb_uint8(read_image(blurred_path))
+        sharp = _to_rgb_uint8(read_image(sharp_path))
+        if blurred.shape != sharp.shape:
+            raise EvaluationInputError(
+                [_size_mismatch(blurred_path, blurred.shape, sharp_path, sharp.shape)]
+            )
+        yield {
+            "name": _sample_name(sharp_path, root),
+            "blurred_path": blurred_path,
+            "sharp_path": sharp_path,
+            "blurred": blurred,
+            "sharp": sharp,
+            "kernel": None,
+        }
+
+
+def _synthetic_samples(paths, root, seed, blur_options):
+    for index, path in enumerate(paths):
+        sharp = _to_rgb_uint8(read_image(path))
+        # One generator per image: image i gets the same blur whatever --limit is.
+        rng = np.random.default_rng([seed, index])
+        blurred, kernel = synthesize_blur(sharp, rng, **blur_options)
+        yield {
+            "name": _sample_name(path, root),
+            "blurred_path": "",
+            "sharp_path": path,
+            "blurred": blurred,
+            "sharp": sharp,
+            "kernel": kernel,
+        }
+
+
+def _resolve_source(paired_dir, sharp, limit):
+    """Returns `(kind, items, root)` after checking every file up front."""
+    if (paired_dir is None) == (sharp is None):
+        raise ValueError("give exactly one of paired_dir (blur/sharp pairs) or sharp (photos)")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1. Received: limit={limit}")
+    if paired_dir is not None:
+        pairs = find_image_pairs(paired_dir)[:limit]
+        _check_pairs(pairs)
+        return "paired", pairs, os.fspath(paired_dir)
+    if isinstance(sharp, str) and sharp == EMBEDDED:
+        paths = embedded_photo_paths("validation")
+    elif isinstance(sharp, str | os.PathLike):
+        paths = list_images(os.fspath(sharp))
+    else:
+        paths = [os.fspath(p) for p in sharp]
+        if not paths:
+            raise FileNotFoundError("sharp: no image files given")
+    paths = paths[:limit]
+    _check_sharp_files(paths)
+    root = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
+    return "synthetic", paths, root
+
+
+def _score(row, method, sharp, image):
+    row[f"{method}_psnr"] = metrics.psnr(sharp, image)
+    row[f"{method}_ssim"] = metrics.ssim(sharp, image)
+
+
+def _finite_mean(values):
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def summarize(rows, detection_counts=None):
+    """Means over images of every metric column, per method.
+
+    Args:
+        rows: list of per-image dicts as written to the CSV.
+        detection_counts: dict candidate -> (tp, fp, fn) summed over images, or None.
+
+    Returns:
+        dict with `num_images`, `methods` (method -> {psnr, ssim, psnr_gain,
+        ssim_gain}), `seconds_per_image` (mean and median of the generator's
+        time) and, if given, `detection` (candidate -> micro-averaged scores).
+        PSNR means skip infinite values (identical images).
+    """
+    methods = {}
+    for method in METHOD_LABELS:
+        if not rows or f"{method}_psnr" not in rows[0]:
+            continue
+        psnr_mean = _finite_mean([r[f"{method}_psnr"] for r in rows])
+        ssim_mean = _finite_mean([r[f"{method}_ssim"] for r in rows])
+        methods[method] = {
+            "label": METHOD_LABELS[method],
+            "psnr": psnr_mean,
+            "ssim": ssim_mean,
+        }
+    blurred = methods.get("blurred")
+    for values in methods.values():
+        values["psnr_gain"] = values["psnr"] - blurred["psnr"]
+        values["ssim_gain"] = values["ssim"] - blurred["ssim"]
+    seconds = [r["seconds"] for r in rows]
+    summary = {
+        "num_images": len(rows),
+        "methods": methods,
+        "seconds_per_image": {
+            "mean": float(np.mean(seconds)) if seconds else float("nan"),
+            "median": float(np.median(seconds)) if seconds else float("nan"),
+        },
+    }
+    if detection_counts is not None:
+        summary["detection"] = {
+            name: detection.scores_from_counts(*counts) for name, counts in detection_counts.items()
+        }
+    return summary
+
+
+def format_table(summary):
+    """The summary as a plain-text table (one row per method), for printing."""
+    lines = [f"{'method':<28} {'PSNR dB':>8} {'SSIM':>7} {'dPSNR':>7} {'dSSIM':>7}"]
+    for values in summary["methods"].values():
+        lines.append(
+            f"{values['label']:<28} {values['psnr']:>8.2f} {values['ssim']:>7.4f} "
+            f"{values['psnr_gain']:>+7.2f} {values['ssim_gain']:>+7.4f}"
+        )
+    seconds = summary["seconds_per_image"]
+    lines.append(
+        f"{summary['num_images']} images; generator {seconds['mean']:.3f} s/image "
+        f"(median {seconds['median']:.3f})"
+    )
+    if "detection" in summary:
+        lines.append(f"{'detection vs sharp (IoU 0.5)':<28} {'prec':>8} {'recall':>7} {'F1':>7}")
+        for name, scores in summary["detection"].items():
+            lines.append(
+                f"{name:<28} {scores['precision']:>8.3f} {scores['recall']:>7.3f} "
+                f"{scores['f1']:>7.3f}"
+            )
+    return "\n".join(lines)
+
+
+def _write_csv(path, rows):
+    columns = list(rows[0]) if rows else ["name"]
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(
+                {k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+            )
+
+
+def _json_safe(value):
+    """NaN/inf are not JSON: write them as null."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def evaluate(
+    model,
+    output_dir,
+    paired_dir=None,
+    sharp=None,
+    seed=0,
+    limit=None,
+    tile_size=None,
+    detector=None,
+    reference_methods=True,
+    visual_report=True,
+    blur_options=None,
+    progress=True,
+):
+    """Scores a generator on a paired folder or on synthetically blurred photos.
+
+    Args:
+        model: `keras.Model` generator, or a path to a `.keras`/`.weights.h5` file.
+        output_dir: str. Folder for `per_image.csv`, `summary.json`, `deblurred/`,
+            `grids/` and `index.html` (created).
+        paired_dir: str or None. GoPro-layout or flat `blur/`+`sharp/` folder.
+        sharp: str, list of str or None. Sharp photos to blur with seeded
+            random-trajectory kernels: a folder, glob, file, list of paths, or
+            `"embedded"` for scikit-image's validation photos. Exactly one of
+            `paired_dir` and `sharp` must be given.
+        seed: int. Seed of the synthetic blur (image i uses `default_rng([seed, i])`).
+            Defaults to 0.
+        limit: int or None. Evaluate only the first `limit` images (sorted order).
+        tile_size: int or None. Passed to `keras_deblur.inference.deblur`.
+        detector: callable `uint8 RGB -> boxes (N, 4|5)`, or None for no
+            detection evaluation (see `keras_deblur.detection`).
+        reference_methods: bool. Also score unsharp masking and, for synthetic
+            blur, Wiener deconvolution with the true kernel. Defaults to True.
+        visual_report: bool. Write grids and `index.html`. Defaults to True.
+        blur_options: dict or None. Options of `motion_blur.synthesize_blur`
+            (`max_length`, `exposure`, `fraction`, `gamma`, `noise_std`, ...).
+        progress: bool. Show a progress bar. Defaults to True.
+
+    Returns:
+        The summary dict also saved as `summary.json` (see `summarize`), plus
+        `source`, `seed`, `output_dir` and the paths of the files written.
+
+    Raises:
+        EvaluationInputError: (a ValueError) unreadable files or pairs whose
+            members differ in size, found before any work starts; the message
+            is one line, `problems` lists them all.
+        FileNotFoundError: no images found.
+    """
+    kind, items, root = _resolve_source(paired_dir, sharp, limit)
+    if isinstance(model, str | os.PathLike):
+        model = load_generator(model)
+    output_dir = os.fspath(output_dir)
+    os.makedirs(output_dir, exist_ok=True)
+    if kind == "paired":
+        samples = _paired_samples(items, root)
+    else:
+        samples = _synthetic_samples(items, root, seed, dict(blur_options or {}))
+
+    rows, html_samples, used_names = [], [], set()
+    detection_counts = {"blurred": [0, 0, 0], "deblurred": [0, 0, 0]} if detector else None
+    bar = tqdm(samples, total=len(items), disable=not progress, unit="image", desc="Evaluating")
+    for sample in bar:
+        blurred, sharp_image = sample["blurred"], sample["sharp"]
+        start = time.perf_counter()
+        restored = deblur(model, blurred, tile_size=tile_size)
+        seconds = time.perf_counter() - start
+
+        name = sample["name"]
+        if name in used_names:  # e.g. a.png and a.jpg side by side
+            name = f"{name}__{len(rows)}"
+        used_names.add(name)
+        row = {
+            "name": name,
+            "blurred_path": sample["blurred_path"],
+            "sharp_path": sample["sharp_path"],
+            "height": sharp_image.shape[0],
+            "width": sharp_image.shape[1],
+        }
+        _score(row, "blurred", sharp_image, blurred)
+        _score(row, "deblurred", sharp_image, restored)
+        row["psnr_gain"] = row["deblurred_psnr"] - row["blurred_psnr"]
+        row["ssim_gain"] = row["deblurred_ssim"] - row["blurred_ssim"]
+        row["seconds"] = seconds
+        if reference_methods:
+            _score(row, "unsharp", sharp_image, baselines.unsharp_mask(blurred))
+            if sample["kernel"] is not None:
+                wiener = baselines.wiener_deconvolve(blurred, sample["kernel"])
+                _score(row, "wiener", sharp_image, wiener)
+        if sample["kernel"] is not None:
+            row["kernel_size"] = sample["kernel"].shape[0]
+        if detector:
+            found = detection.compare_detections(
+                detector, sharp_image, {"blurred": blurred, "deblurred": restored}
+            )
+            row["reference_boxes"] = found["reference_boxes"]
+            for name in ("blurred", "deblurred"):
+                scores = found[name]
+                for key in ("precision", "recall", "f1"):
+                    row[f"{name}_detection_{key}"] = scores[key]
+                counts = detection_counts[name]
+                counts[0] += scores["true_positives"]
+                counts[1] += scores["false_positives"]
+                counts[2] += scores["false_negatives"]
+
+        write_image(os.path.join(output_dir, "deblurred", name + ".png"), restored)
+        if visual_report:
+            grid_path = os.path.join(output_dir, "grids", name + ".png")
+            grid = report.comparison_grid(
+                [
+                    (f"blurred  PSNR {row['blurred_psnr']:.2f} dB", blurred),
+                    (f"deblurred  PSNR {row['deblurred_psnr']:.2f} dB", restored),
+                    ("sharp", sharp_image),
+                ]
+            )
+            write_image(grid_path, grid)
+            html_samples.append({**row, "grid": grid_path})
+        rows.append(row)
+        bar.set_postfix(psnr=f"{row['deblurred_psnr']:.2f}", gain=f"{row['psnr_gain']:+.2f}")
+
+    summary = summarize(rows, detection_counts)
+    csv_path = os.path.join(output_dir, "per_image.csv")
+    json_path = os.path.join(output_dir, "summary.json")
+    _write_csv(csv_path, rows)
+    summary.update(
+        {
+            "source": {"kind": kind, "root": root},
+            "seed": seed if kind == "synthetic" else None,
+            "blur_options": dict(blur_options or {}) if kind == "synthetic" else None,
+            "tile_size": tile_size,
+            "files": {"csv": csv_path, "json": json_path},
+        }
+    )
+    if visual_report:
+        html_path = os.path.join(output_dir, "index.html")
+        columns = [c for c in rows[0] if c.endswith(("_psnr", "_ssim", "_gain", "seconds"))]
+        means = {
+            f"{values['label']} {metric}": values[metric]
+            for values in summary["methods"].values()
+            for metric in ("psnr", "ssim")
+        }
+        report.write_html_report(html_path, html_samples, columns, summary=means)
+        summary["files"]["html"] = html_path
+    with open(json_path, "w", encoding="utf-8") as handle:
+        json.dump(_json_safe(summary), handle, indent=2)
+    logger.info("Wrote %s and %s", csv_path, json_path)
+    return summary
+
+
+_WEIGHTS = flags.DEFINE_string("weights", None, "Generator: .keras or .weights.h5 file.")
+_PAIRED_DIR = flags.DEFINE_string(
+    "paired_dir", None, "Paired folder: <scene>/{blur,sharp}/ (GoPro) or {blur,sharp}/."
+)
+_SHARP_DIR = flags.DEFINE_string(
+    "sharp_dir",
+    None,
+    "Sharp photos (folder, glob or file) blurred with seeded synthetic kernels; "
+    "'embedded' uses the validation photos shipped with scikit-image.",
+)
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the synthetic blur (with --sharp_dir).")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Folder for the CSV, JSON and report.")
+_DETECTION = flags.DEFINE_boolean(
+    "detection", False, "Also run detection-based evaluation (default: OpenCV HOG + Haar)."
+)
+_YOLO_ONNX = flags.DEFINE_string(
+    "yolo_onnx", None, "With --detection: local YOLO .onnx file to use instead of OpenCV's."
+)
+_LIMIT = flags.DEFINE_integer("limit", None, "Evaluate only the first N images.")
+_TILE = flags.DEFINE_integer(
+    "tile", None, "Tile side in pixels for deblurring; 0 never tiles (default: only > 4 MP)."
+)
+_REPORT = flags.DEFINE_boolean("report", True, "Write grids/ and index.html.")
+_REFERENCES = flags.DEFINE_boolean(
+    "references", True, "Also score unsharp masking and Wiener with the true kernel."
+)
+
+
+def main(argv):
+    del argv
+    for flag in (_WEIGHTS, _OUTPUT_DIR):
+        if not flag.value:
+            raise app.UsageError(f"--{flag.name} is required")
+    if bool(_PAIRED_DIR.value) == bool(_SHARP_DIR.value):
+        raise app.UsageError("give exactly one of --paired_dir and --sharp_dir")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        detector = None
+        if _DETECTION.value:
+            detector = (
+                detection.yolo_onnx_detector(_YOLO_ONNX.value)
+                if _YOLO_ONNX.value
+                else detection.default_detector()
+            )
+        summary = evaluate(
+            _WEIGHTS.value,
+            _OUTPUT_DIR.value,
+            paired_dir=_PAIRED_DIR.value,
+            sharp=_SHARP_DIR.value,
+            seed=_SEED.value,
+            limit=_LIMIT.value,
+            tile_size=_TILE.value,
+            detector=detector,
+            reference_methods=_REFERENCES.value,
+            visual_report=_REPORT.value,
+        )
+    except EvaluationInputError as error:
+        for problem in error.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_table(summary))
+    print(f"Results in {_OUTPUT_DIR.value}")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
