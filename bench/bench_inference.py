@@ -1,6 +1,7 @@
 """Generator inference speed and memory, with this machine's matmul peak as yardstick.
 
-    python bench/bench_inference.py [--sizes 256x256,720x1280] [--repeats 5] [--no_torch] [--no_12mp]
+    python bench/bench_inference.py [--sizes 256x256,720x1280] [--repeats 5]
+                                     [--no_torch] [--no_12mp]
 
 Each configuration runs in its own subprocess so that its peak RSS is its own.
 Prints seconds per image, peak RSS, achieved GFLOP/s as a fraction of the best
@@ -59,7 +60,9 @@ def measure_generator(height, width, jit_compile, repeats):
     from keras_deblur.models import build_generator
 
     model = build_generator(image_shape=(height, width, 3))
-    x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (1, height, width, 3)).astype("float32"))
+    x = tf.constant(
+        np.random.default_rng(0).uniform(-1, 1, (1, height, width, 3)).astype("float32")
+    )
     forward = tf.function(lambda: model(x, training=False), jit_compile=jit_compile)
     seconds = _median_seconds(lambda: forward().numpy(), repeats)
     gflop = 2 * GMAC_PER_256 * (height * width) / (256 * 256)
@@ -121,8 +124,12 @@ def main():
     torch_result = None
     if not args.no_torch and os.path.exists(TORCH_REFERENCE):
         try:
-            run = subprocess.run([sys.executable, TORCH_REFERENCE, "--json"], capture_output=True,
-                                 text=True, check=True)
+            run = subprocess.run(
+                [sys.executable, TORCH_REFERENCE, "--json"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             torch_result = json.loads(run.stdout.strip().splitlines()[-1])
             print(
                 f"PyTorch reference: 256x256 {torch_result['generator_256_s']:.3f} s, "
@@ -136,19 +143,25 @@ def main():
         "720x1280": torch_result and torch_result["generator_720p_s"],
     }
 
-    print(f"{'size':>9} {'mode':>5} {'s/image':>8} {'GFLOP/s':>8} {'of peak':>7} "
-          f"{'RSS MB':>7} {'vs torch':>8}")
+    print(
+        f"{'size':>9} {'mode':>5} {'s/image':>8} {'GFLOP/s':>8} {'of peak':>7} "
+        f"{'RSS MB':>7} {'vs torch':>8}"
+    )
     for size in args.sizes.split(","):
         for mode in ("graph", "xla"):
             r = _run_child(f"{size}:{mode}", args.repeats)
             ratio = torch_seconds.get(size)
             ratio_text = f"{r['seconds'] / ratio:.2f}x" if ratio else "-"
-            print(f"{size:>9} {mode:>5} {r['seconds']:8.3f} {r['gflops']:8.0f} "
-                  f"{r['gflops'] / best_peak:7.0%} {r['peak_rss_mb']:7.0f} {ratio_text:>8}")
+            print(
+                f"{size:>9} {mode:>5} {r['seconds']:8.3f} {r['gflops']:8.0f} "
+                f"{r['gflops'] / best_peak:7.0%} {r['peak_rss_mb']:7.0f} {ratio_text:>8}"
+            )
     if not args.no_12mp:
         r = _run_child("12mp", args.repeats)
-        print(f"12 MP photo (4000x3000, auto tiling): {r['seconds']:.1f} s, "
-              f"peak RSS {r['peak_rss_mb']:.0f} MB (target < 3000 MB)")
+        print(
+            f"12 MP photo (4000x3000, auto tiling): {r['seconds']:.1f} s, "
+            f"peak RSS {r['peak_rss_mb']:.0f} MB (target < 3000 MB)"
+        )
 
 
 if __name__ == "__main__":

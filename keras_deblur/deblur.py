@@ -55,8 +55,15 @@ def side_by_side(left, right):
     return np.concatenate([left, right], axis=1)
 
 
-def deblur_files(model, inputs, output_dir, tile_size=None, tile_overlap=DEFAULT_TILE_OVERLAP,
-                 compare=False, progress=True):
+def deblur_files(
+    model,
+    inputs,
+    output_dir,
+    tile_size=None,
+    tile_overlap=DEFAULT_TILE_OVERLAP,
+    compare=False,
+    progress=True,
+):
     """Deblurs image files, writing results under `output_dir`.
 
     Args:
@@ -74,11 +81,17 @@ def deblur_files(model, inputs, output_dir, tile_size=None, tile_overlap=DEFAULT
         for files that could not be processed.
     """
     written, failures = [], []
-    bar = tqdm(list(zip(inputs, output_paths(inputs, output_dir))), disable=not progress,
-               unit="image", desc="Deblurring")
+    bar = tqdm(
+        list(zip(inputs, output_paths(inputs, output_dir), strict=True)),
+        disable=not progress,
+        unit="image",
+        desc="Deblurring",
+    )
     for source, target in bar:
         if os.path.realpath(source) == os.path.realpath(target):
-            failures.append((source, f"{source}: refusing to overwrite the input; pick another output_dir"))
+            failures.append(
+                (source, f"{source}: refusing to overwrite the input; pick another output_dir")
+            )
             continue
         try:
             image = read_image(source)

@@ -46,9 +46,7 @@ class ReflectionPadding2D(keras.layers.Layer):
 
     def call(self, inputs):
         (top, bottom), (left, right) = self.padding
-        return ops.pad(
-            inputs, [[0, 0], [top, bottom], [left, right], [0, 0]], mode="reflect"
-        )
+        return ops.pad(inputs, [[0, 0], [top, bottom], [left, right], [0, 0]], mode="reflect")
 
     def compute_output_shape(self, input_shape):
         (top, bottom), (left, right) = self.padding
@@ -96,12 +94,8 @@ class InstanceNormalization(keras.layers.Layer):
                 f"Received: input_shape={input_shape}"
             )
         if self.affine:
-            self.gamma = self.add_weight(
-                shape=(channels,), initializer="ones", name="gamma"
-            )
-            self.beta = self.add_weight(
-                shape=(channels,), initializer="zeros", name="beta"
-            )
+            self.gamma = self.add_weight(shape=(channels,), initializer="ones", name="gamma")
+            self.beta = self.add_weight(shape=(channels,), initializer="zeros", name="beta")
 
     def call(self, inputs):
         # Statistics in float32 even under mixed precision: a float16 variance

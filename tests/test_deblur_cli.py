@@ -44,7 +44,9 @@ def _run_cli(*args):
 
 def test_cli_processes_good_files_names_bad_ones_and_fails(weights, photos, tmp_path):
     out = tmp_path / "out"
-    result = _run_cli(f"--weights={weights}", f"--input={photos}", f"--output_dir={out}", "--compare")
+    result = _run_cli(
+        f"--weights={weights}", f"--input={photos}", f"--output_dir={out}", "--compare"
+    )
     assert result.returncode == 1, result.stderr
     assert read_image(out / "a.png").shape == (37, 53, 3)
     assert read_image(out / "sub" / "b.jpg").shape == (40, 32, 3)
@@ -72,8 +74,10 @@ def test_cli_reports_a_missing_weights_file_in_one_line(photos, tmp_path):
 
 def test_glob_inputs_keep_paths_relative_to_their_common_folder(tmp_path):
     inputs = [str(tmp_path / "x" / "a.png"), str(tmp_path / "y" / "a.png")]
-    assert output_paths(inputs, "out") == [os.path.join("out", "x", "a.png"),
-                                           os.path.join("out", "y", "a.png")]
+    assert output_paths(inputs, "out") == [
+        os.path.join("out", "x", "a.png"),
+        os.path.join("out", "y", "a.png"),
+    ]
 
 
 def test_library_refuses_to_overwrite_inputs(weights, photos):

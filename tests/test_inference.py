@@ -25,7 +25,9 @@ def _photo(shape, dtype=np.uint8, seed=0):
     base = rng.uniform(0, 1, (max(2, shape[0] // 8), max(2, shape[1] // 8), 1))
     import cv2
 
-    smooth = cv2.resize(base.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
+    smooth = cv2.resize(
+        base.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC
+    )
     smooth = np.clip(smooth, 0, 1)
     if len(shape) == 2:
         return (smooth * peak).astype(dtype)

@@ -18,7 +18,9 @@ def _roundtrip(layer):
 def test_instance_norm_equals_group_norm_with_one_channel_per_group():
     x = np.random.default_rng(0).normal(3.0, 2.0, (2, 9, 13, 6)).astype("float32")
     ours = InstanceNormalization()(x)
-    reference = keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, center=False, scale=False)(x)
+    reference = keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, center=False, scale=False)(
+        x
+    )
     np.testing.assert_allclose(ours, reference, atol=1e-5)
 
 

@@ -56,7 +56,9 @@ def load_generator(path, **generator_kwargs):
                 warnings.simplefilter("ignore", UserWarning)
                 model.load_weights(path)
         except Exception as error:  # Keras raises several types; all mean "wrong file".
-            raise ValueError(f"{path}: weights do not fit the generator ({_first_line(error)})") from None
+            raise ValueError(
+                f"{path}: weights do not fit the generator ({_first_line(error)})"
+            ) from None
         return model
     if not path.endswith(".keras"):
         raise ValueError(f"{path}: expected a .keras or .weights.h5 file")
