@@ -31,15 +31,23 @@ import cv2
 import numpy as np
 import tensorflow as tf
 from PIL import Image
+from tqdm import tqdm
 
 from keras_deblur.data.embedded import embedded_photo_paths
-from keras_deblur.data.images import IMAGE_EXTENSIONS, ImageReadError, list_images, read_image
+from keras_deblur.data.images import (
+    IMAGE_EXTENSIONS,
+    ImageReadError,
+    list_images,
+    read_image,
+    write_image,
+)
 from keras_deblur.data.motion_blur import random_psf, synthesize_blur
 
 logger = logging.getLogger(__name__)
 
 BLUR_FOLDER = "blur"
 SHARP_FOLDER = "sharp"
+KERNEL_FOLDER = "kernels"
 # Validation data is the same every time unless a seed is given.
 VALIDATION_SEED = 0
 _SIZE_MULTIPLE = 4
@@ -443,3 +451,75 @@ def embedded_dataset(split="train", crop_size=256, training=True, seed=None, **b
         Unbatched `tf.data.Dataset` of `(blurred, sharp)`, float32 in [-1, 1].
     """
     return synthetic_dataset(embedded_photo_paths(split), crop_size, training, seed, **blur_options)
+
+
+def _relative_stems(paths):
+    """Paths relative to their common folder, without extension."""
+    absolute = [os.path.abspath(path) for path in paths]
+    root = os.path.commonpath([os.path.dirname(path) for path in absolute])
+    return [os.path.splitext(os.path.relpath(path, root))[0] for path in absolute]
+
+
+def kernel_to_png(kernel):
+    """A kernel as a 16-bit image with its peak at 65535 (divide by the sum for weights)."""
+    return np.rint(kernel / kernel.max() * 65535).astype(np.uint16)
+
+
+def write_blurred_dataset(
+    sharp_paths,
+    output,
+    blurs_per_image=1,
+    save_kernels=False,
+    seed=0,
+    progress=True,
+    **blur_options,
+):
+    """Blurs sharp photos and writes a paired dataset that `paired_dataset` reads.
+
+    Writes `<output>/blur/<name>.png` and `<output>/sharp/<name>.png`, where
+    `<name>` is the photo's path relative to the photos' common folder (with a
+    `_<k>` suffix when `blurs_per_image > 1`), and with `save_kernels`
+    `<output>/kernels/<name>.png` (see `kernel_to_png`). PNG keeps both sides
+    lossless; bit depth and channels are kept.
+
+    Args:
+        sharp_paths: list of str. Sharp photos; unreadable ones are skipped
+            with a one-line warning each.
+        output: str. Dataset folder.
+        blurs_per_image: int. Blurred versions per photo. Defaults to 1.
+        save_kernels: bool. Also write the kernels. Defaults to False.
+        seed: int. Photo `i` uses the random stream `(seed, i)`. Defaults to 0.
+        progress: bool. Show a progress bar. Defaults to True.
+        **blur_options: see `motion_blur.synthesize_blur`.
+
+    Returns:
+        `(pairs_written, problems)`: number of pairs written, and one-line
+        messages naming the skipped files.
+
+    Raises:
+        ValueError: bad arguments, or no readable photo.
+    """
+    if blurs_per_image < 1:
+        raise ValueError(f"blurs_per_image must be >= 1. Received: {blurs_per_image}")
+    sharp_paths = list(sharp_paths)
+    names = dict(zip(sharp_paths, _relative_stems(sharp_paths), strict=True))
+    usable, _, problems = check_image_files(sharp_paths)
+    _report_skips(os.fspath(output), len(sharp_paths), len(problems))
+    written = 0
+    for index, path in enumerate(tqdm(usable, desc="Blurring", unit="photo", disable=not progress)):
+        rng = np.random.default_rng([seed, index])
+        try:
+            sharp = read_image(path)
+        except ImageReadError as error:
+            logger.warning("Skipping %s", error)
+            problems.append(str(error))
+            continue
+        for copy in range(blurs_per_image):
+            name = names[path] + (f"_{copy}" if blurs_per_image > 1 else "") + ".png"
+            blurred, kernel = synthesize_blur(sharp, rng, **blur_options)
+            write_image(os.path.join(output, BLUR_FOLDER, name), blurred)
+            write_image(os.path.join(output, SHARP_FOLDER, name), sharp)
+            if save_kernels:
+                write_image(os.path.join(output, KERNEL_FOLDER, name), kernel_to_png(kernel))
+            written += 1
+    return written, problems
