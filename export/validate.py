@@ -25,31 +25,91 @@ from keras_deblur.metrics import psnr
 MIN_PSNR_VS_KERAS = {"fp32": 45.0, "fp16": 40.0}
 # Latency is measured at this size for dynamic-shape models.
 DEFAULT_LATENCY_SIZE = (256, 256)
-_GPU_OK = "compatible with GPU delegate"
+
+
+# Builtin ops the TFLite GPU delegate accepts, from the per-op switch of
+# tensorflow/lite/tools/versioning/gpu_compatibility.cc. The TFLite analyzer's
+# own GPU check became a no-op in TF 2.19 (tensorflow/tensorflow#77042: it
+# prints "compatible" for any model), so its text is recorded but the verdict
+# comes from this list, the static-shape rule and MIRROR_PAD's mode.
+GPU_DELEGATE_OPS = frozenset(
+    """ABS ADD ADD_N ATAN2 AVERAGE_POOL_2D BATCH_MATMUL CAST CEIL CONCATENATION CONV_2D COS
+    CUMSUM DENSIFY DEPTHWISE_CONV_2D DEPTH_TO_SPACE DEQUANTIZE DIV DYNAMIC_UPDATE_SLICE ELU
+    EMBEDDING_LOOKUP EQUAL EXP FLOOR FLOOR_DIV FLOOR_MOD FULLY_CONNECTED GATHER GELU GREATER
+    GREATER_EQUAL HARD_SWISH LEAKY_RELU LESS LESS_EQUAL LOG LOGICAL_AND LOGISTIC LSTM MAXIMUM
+    MAX_POOL_2D MEAN MINIMUM MIRROR_PAD MUL NEG NOT_EQUAL ONE_HOT PACK PAD PADV2 POW PRELU
+    QUANTIZE REDUCE_MAX REDUCE_MIN REDUCE_PROD RELU RELU6 RELU_N1_TO_1 RESHAPE RESIZE_BILINEAR
+    RESIZE_NEAREST_NEIGHBOR RSQRT SELECT SELECT_V2 SIGN SIN SLICE SOFTMAX SPACE_TO_DEPTH SPLIT
+    SPLIT_V SQRT SQUARE SQUARED_DIFFERENCE STABLEHLO_CLAMP STRIDED_SLICE SUB SUM TANH TILE
+    TRANSPOSE TRANSPOSE_CONV""".split()
+)
+
+
+def _analyzer_text(flatbuffer):
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        tf.lite.experimental.Analyzer.analyze(model_content=flatbuffer, gpu_compatibility=True)
+    return captured.getvalue()
+
+
+def _has_dynamic_input(flatbuffer):
+    from ai_edge_litert import schema_py_generated as schema
+
+    subgraph = schema.Model.GetRootAs(flatbuffer, 0).Subgraphs(0)
+    for index in range(subgraph.InputsLength()):
+        tensor = subgraph.Tensors(subgraph.Inputs(index))
+        if any(tensor.ShapeSignature(axis) < 0 for axis in range(tensor.ShapeSignatureLength())):
+            return True
+    return False
+
+
+def _mirror_pad_modes(flatbuffer):
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(flatbuffer, 0)
+    modes = set()
+    for index in range(model.SubgraphsLength()):
+        subgraph = model.Subgraphs(index)
+        for op_index in range(subgraph.OperatorsLength()):
+            op = subgraph.Operators(op_index)
+            code = model.OperatorCodes(op.OpcodeIndex())
+            if (
+                max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+                == schema.BuiltinOperator.MIRROR_PAD
+            ):
+                options = schema.MirrorPadOptions()
+                table = op.BuiltinOptions()
+                options.Init(table.Bytes, table.Pos)
+                modes.add(
+                    "REFLECT" if options.Mode() == schema.MirrorPadMode.REFLECT else "SYMMETRIC"
+                )
+    return modes
 
 
 def gpu_compatibility(flatbuffer):
-    """Runs the TFLite analyzer with GPU delegate compatibility checking.
+    """Checks a model against the TFLite GPU delegate's op support.
 
     Args:
         flatbuffer: bytes of a `.tflite` model.
 
     Returns:
-        `(compatible, text)`: the analyzer's verdict (bool) and the lines of
-        its output that concern the GPU (the verdict, or the incompatible ops
-        and why).
+        `(compatible, issues, analyzer_text)`: the verdict (bool), a list of
+        one-line reasons it is False (unsupported ops, dynamic input shape,
+        symmetric mirror padding), and the GPU lines of the TFLite analyzer's
+        output run with `gpu_compatibility=True`.
     """
-    captured = io.StringIO()
-    with contextlib.redirect_stdout(captured):
-        tf.lite.experimental.Analyzer.analyze(model_content=flatbuffer, gpu_compatibility=True)
-    text = captured.getvalue()
-    gpu_lines = [
-        line.strip()
-        for line in text.splitlines()
-        if "GPU" in line or "gpu" in line or "not supported" in line.lower()
+    issues = [
+        f"op {op} is not supported by the GPU delegate"
+        for op in sorted(list_operators(flatbuffer))
+        if op not in GPU_DELEGATE_OPS
     ]
-    compatible = _GPU_OK in text and "not supported" not in text.lower()
-    return compatible, "\n".join(gpu_lines)
+    if "SYMMETRIC" in _mirror_pad_modes(flatbuffer):
+        issues.append("MIRROR_PAD in SYMMETRIC mode (the GPU delegate supports REFLECT only)")
+    if _has_dynamic_input(flatbuffer):
+        issues.append("dynamic input shape (the GPU delegate needs static shapes)")
+    text = _analyzer_text(flatbuffer)
+    analyzer = "\n".join(line.strip() for line in text.splitlines() if "GPU" in line)
+    return not issues, issues, analyzer
 
 
 def io_contract(generator):
@@ -151,9 +211,10 @@ def validate_tflite(
     }
     report["latency_size"] = size_tag(latency_size)
     report["latency_runtime"] = "ai_edge_litert Interpreter, XNNPACK (CPU)"
-    compatible, verdict = gpu_compatibility(flatbuffer)
+    compatible, issues, analyzer = gpu_compatibility(flatbuffer)
     report["gpu_compatible"] = compatible
-    report["gpu_analyzer"] = verdict
+    report["gpu_issues"] = issues
+    report["gpu_analyzer"] = analyzer
     report["ops"] = dict(sorted(list_operators(flatbuffer).items()))
     report["io"] = io_contract(generator)
     threshold = MIN_PSNR_VS_KERAS.get(quantization)

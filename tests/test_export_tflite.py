@@ -1,0 +1,276 @@
+"""TFLite export: builtin-only conversion, validation reports, the padding contract,
+the Android sample's Python twin, and one-line errors for bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from export import android_reference as android
+from export.calibration import embedded_pairs
+from export.convert import ExportError, convert_generator, list_operators, parse_input_size
+from export.runtime import TFLiteGenerator
+from export.tflite import export_generator
+from export.validate import gpu_compatibility
+from keras_deblur import build_generator
+from keras_deblur.inference import deblur, from_model_range, to_model_range
+from keras_deblur.metrics import psnr
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SIZE = 48  # Small enough for CI, large enough for a 12-pixel blur to matter.
+BLUR = {"max_length": 12.0}
+
+
+def _small_generator(**kwargs):
+    return build_generator(num_filters=8, num_res_blocks=1, dropout_rate=0.0, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def generator():
+    keras.utils.set_random_seed(7)
+    return _small_generator()
+
+
+@pytest.fixture(scope="module")
+def trained_path(tmp_path_factory):
+    """A small generator fitted briefly (L1) to blurred/sharp crops, saved as .keras.
+
+    Quantization error depends on the weights' and activations' ranges, which
+    random weights do not have; a supervised fit gives them realistic ones.
+    """
+    keras.utils.set_random_seed(3)
+    blurred, sharp = embedded_pairs("train", (SIZE, SIZE), 48, seed=1, **BLUR)
+    model = build_generator(num_filters=16, num_res_blocks=2, dropout_rate=0.0)
+    # Start from the identity (zero residual) so that a short fit improves on the input.
+    tail = model.get_layer("tail_conv")
+    tail.set_weights([np.zeros_like(w) for w in tail.get_weights()])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mae")
+    model.fit(np.stack(blurred), np.stack(sharp), batch_size=8, epochs=16, verbose=0)
+    path = tmp_path_factory.mktemp("trained") / "generator.keras"
+    model.save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def trained_reports(trained_path, tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("export")
+    reports = export_generator(
+        trained_path,
+        output_dir,
+        quantizations=("fp32", "fp16", "dynamic", "int8"),
+        input_sizes=[(SIZE, SIZE)],
+        num_calibration_images=16,
+        num_validation_images=6,
+        latency_repeats=2,
+        blur_options=BLUR,
+    )
+    return {report["quantization"]: (path, report) for path, report in reports.items()}
+
+
+@pytest.mark.parametrize("quantization", ["fp32", "fp16", "dynamic", "int8"])
+def test_every_quantization_converts_to_builtin_ops_only(generator, quantization):
+    images = [
+        np.random.default_rng(i).uniform(-1, 1, (32, 32, 3)).astype("float32") for i in range(4)
+    ]
+    flatbuffer = convert_generator(
+        generator,
+        quantization,
+        (32, 32),
+        representative_dataset=lambda: ([image[None]] for image in images),
+    )
+    operators = list_operators(flatbuffer)
+    assert not [op for op in operators if op.startswith(("CUSTOM", "UNKNOWN"))]
+    # Reflection padding must survive as the builtin MIRROR_PAD, not a Flex op.
+    assert operators["MIRROR_PAD"] == 4 and operators["CONV_2D"] == 6
+    assert operators["TRANSPOSE_CONV"] == 2
+    output = TFLiteGenerator(flatbuffer).predict_on_batch(images[0][None])
+    assert output.shape == (1, 32, 32, 3) and np.all(np.abs(output) <= 1.0)
+
+
+def test_quantized_models_are_smaller(trained_reports):
+    size = {q: report["size_bytes"] for q, (_, report) in trained_reports.items()}
+    assert size["fp16"] < 0.6 * size["fp32"]
+    assert size["dynamic"] < 0.4 * size["fp32"]
+    assert size["int8"] < 0.4 * size["fp32"]
+
+
+def test_reports_beside_models_meet_the_thresholds(trained_reports):
+    for quantization, (path, report) in trained_reports.items():
+        with open(os.path.splitext(path)[0] + ".json") as file:
+            on_disk = json.load(file)
+        assert on_disk["size_bytes"] == os.path.getsize(path) == report["size_bytes"]
+        assert on_disk["passed"], quantization
+        assert set(on_disk["latency_ms"]) == {"1_threads", "2_threads"}
+        assert all(ms > 0 for ms in on_disk["latency_ms"].values())
+        assert on_disk["io"]["input"]["name"] == "blurred"
+        assert on_disk["io"]["output"]["name"] == "deblurred"
+        assert on_disk["io"]["input"]["shape"] == [1, SIZE, SIZE, 3]
+        assert "psnr_tflite_vs_sharp_db" in on_disk
+    fp32, fp16 = trained_reports["fp32"][1], trained_reports["fp16"][1]
+    assert fp32["psnr_vs_keras_db"] >= 45.0 and fp16["psnr_vs_keras_db"] >= 40.0
+    # The fixed-size float models only use ops the GPU delegate supports.
+    assert fp32["gpu_compatible"] and fp16["gpu_compatible"]
+    assert fp32["gpu_issues"] == [] and "GPU" in fp32["gpu_analyzer"]
+
+
+def test_trained_model_improves_and_int8_stays_close(trained_reports):
+    fp32, int8 = trained_reports["fp32"][1], trained_reports["int8"][1]
+    # The brief fit must beat the blurred input, or int8's drop means nothing.
+    assert fp32["psnr_tflite_vs_sharp_db"] > fp32["psnr_blurred_vs_sharp_db"] + 0.3
+    assert int8["psnr_drop_vs_fp32_db"] == pytest.approx(
+        int8["psnr_fp32_tflite_vs_sharp_db"] - int8["psnr_tflite_vs_sharp_db"]
+    )
+    assert int8["psnr_drop_vs_fp32_db"] <= 1.0
+    assert int8["calibration"]["images"] == 16
+    assert "QUANTIZE" in int8["ops"] and "DEQUANTIZE" in int8["ops"]  # float I/O
+
+
+def test_gpu_check_flags_unsupported_ops_and_dynamic_shapes(generator):
+    import tensorflow as tf
+
+    inputs = keras.Input((16, 16, 3), batch_size=1)
+    outputs = keras.layers.Lambda(lambda x: ops.top_k(x, 3)[0])(inputs)
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, outputs))
+    compatible, issues, analyzer_text = gpu_compatibility(converter.convert())
+    assert not compatible and any("TOPK_V2" in issue for issue in issues)
+    # The analyzer's own GPU check is a no-op in this TensorFlow: it passes TOPK_V2.
+    assert "compatible with GPU delegate" in analyzer_text
+    compatible, issues, _ = gpu_compatibility(convert_generator(generator, "fp32", None))
+    assert not compatible and any("dynamic input shape" in issue for issue in issues)
+    assert gpu_compatibility(convert_generator(generator, "fp32", (32, 32)))[:2] == (True, [])
+
+
+def test_select_tf_ops_are_refused_in_one_line():
+    inputs = keras.Input((None, None, 3))
+    outputs = keras.layers.Lambda(lambda x: ops.tanh(ops.sinh(x)))(inputs)
+    with pytest.raises(ExportError) as error:
+        convert_generator(keras.Model(inputs, outputs), "fp32", (32, 32), name="odd.keras")
+    message = str(error.value)
+    assert "\n" not in message and "odd.keras" in message and "Sinh" in message
+
+
+def test_dynamic_model_runs_odd_sizes_through_the_padding_contract(generator):
+    dynamic = TFLiteGenerator(convert_generator(generator, "fp32", None))
+    assert dynamic.input_size is None
+    for height, width in [(37, 51), (9, 30), (64, 20)]:
+        photo = np.random.default_rng(height).integers(0, 256, (height, width, 3), dtype=np.uint8)
+        tflite_result = deblur(dynamic, photo)
+        keras_result = deblur(generator, photo)
+        assert tflite_result.shape == photo.shape
+        assert psnr(tflite_result, keras_result) >= 45.0
+    with pytest.raises(ValueError, match="multiples of 4"):
+        dynamic.predict_on_batch(np.zeros((1, 37, 51, 3), np.float32))
+
+
+def test_fixed_model_refuses_other_sizes(generator):
+    fixed = TFLiteGenerator(convert_generator(generator, "fp32", (32, 32)))
+    assert fixed.input_size == (32, 32)
+    with pytest.raises(ValueError, match="32x32"):
+        fixed.predict_on_batch(np.zeros((1, 36, 32, 3), np.float32))
+
+
+def test_input_sizes_must_follow_the_padding_contract():
+    assert parse_input_size("256x256") == (256, 256)
+    assert parse_input_size("dynamic") is None
+    for bad in ["255x256", "4x4", "256", "big"]:
+        with pytest.raises(ExportError):
+            parse_input_size(bad)
+
+
+def test_bad_weights_give_one_line_errors(tmp_path):
+    missing = tmp_path / "missing.keras"
+    with pytest.raises(ExportError, match="missing.keras: no such file"):
+        export_generator(str(missing), tmp_path / "out")
+
+    # A valid .keras file that is not a generator: one-channel output.
+    inputs = keras.Input((None, None, 3))
+    not_generator = keras.Model(inputs, keras.layers.Conv2D(1, 3, padding="same")(inputs))
+    path = tmp_path / "critic_like.keras"
+    not_generator.save(path)
+    with pytest.raises(ExportError) as error:
+        export_generator(str(path), tmp_path / "out")
+    assert "\n" not in str(error.value) and "critic_like.keras" in str(error.value)
+
+    # Three channels in and out, but half the resolution out.
+    halving = keras.Model(inputs, keras.layers.Conv2D(3, 3, strides=2, padding="same")(inputs))
+    path = tmp_path / "halving.keras"
+    halving.save(path)
+    with pytest.raises(ExportError, match="not a DeblurGAN generator"):
+        convert_generator(keras.saving.load_model(path), "fp32", (32, 32), name=str(path))
+
+
+def test_cli_exits_with_one_line_for_missing_weights(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "export.tflite",
+            "--weights",
+            str(tmp_path / "nope.keras"),
+            "--output_dir",
+            str(tmp_path / "out"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == f"error: {tmp_path / 'nope.keras'}: no such file"
+
+
+# The Android sample's Python twin.
+
+
+def test_argb_packing_and_ranges_match_the_python_pipeline():
+    rgb = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    alpha = np.random.default_rng(1).integers(0, 256, (5, 7), dtype=np.uint8)
+    pixels = android.pack_argb(rgb, alpha)
+    assert pixels.dtype == np.int32
+    unpacked_rgb, unpacked_alpha = android.unpack_argb(pixels)
+    np.testing.assert_array_equal(unpacked_rgb, rgb)
+    np.testing.assert_array_equal(unpacked_alpha, alpha)
+    np.testing.assert_array_equal(android.pixels_to_input(pixels), to_model_range(rgb))
+    values = np.linspace(-1.2, 1.2, 1001, dtype=np.float32)
+    # Kotlin rounds halves up, numpy's rint to even: they may differ only on exact halves.
+    scaled = (values + np.float32(1)) * np.float32(127.5)
+    not_half = np.abs(scaled - np.floor(scaled) - 0.5) > 1e-3
+    np.testing.assert_array_equal(
+        android.to_channel(values)[not_half], from_model_range(values)[not_half]
+    )
+
+
+def test_reflect_index_matches_numpy_reflect_even_beyond_one_period():
+    for size in [1, 2, 3, 7]:
+        row = np.arange(size)
+        padded = np.pad(row, (0, 40), mode="reflect") if size > 1 else np.zeros(size + 40, int)
+        np.testing.assert_array_equal(android.reflect_index(np.arange(size + 40), size), padded)
+
+
+def test_android_tiling_equals_the_keras_tiled_deblur(generator):
+    photo = np.random.default_rng(2).integers(0, 256, (72, 88, 3), dtype=np.uint8)
+    reference = android.deblur_rgb(generator.predict_on_batch, photo, (32, 32), overlap=8)
+    project = deblur(generator, photo, tile_size=32, tile_overlap=8)
+    assert np.max(np.abs(reference.astype(int) - project.astype(int))) <= 1
+
+
+def test_android_pipeline_with_tflite_matches_keras(trained_reports, trained_path):
+    model = keras.saving.load_model(trained_path)
+    fixed = TFLiteGenerator(trained_reports["fp32"][0])
+    photo = np.random.default_rng(3).integers(0, 256, (70, 100, 3), dtype=np.uint8)
+    alpha = np.full(photo.shape[:2], 200, np.uint8)
+    pixels = android.deblur_pixels(fixed, android.pack_argb(photo, alpha), (SIZE, SIZE), 16)
+    on_phone, kept_alpha = android.unpack_argb(pixels)
+    np.testing.assert_array_equal(kept_alpha, alpha)
+    with_keras = android.deblur_rgb(model.predict_on_batch, photo, (SIZE, SIZE), 16)
+    assert psnr(on_phone, with_keras) >= 45.0
+    # A photo smaller than a tile is mirrored up to the tile size and cropped back.
+    small = photo[:20, :30]
+    assert android.deblur_rgb(fixed, small, (SIZE, SIZE), 16).shape == small.shape
