@@ -143,3 +143,11 @@ def test_tf_metrics_run_in_a_graph_with_unknown_spatial_size():
     psnr_value, ssim_value = both(_to_model_range([a]), _to_model_range([b]))
     assert float(psnr_value[0]) == pytest.approx(metrics.psnr(a, b), abs=1e-3)
     assert float(ssim_value[0]) == pytest.approx(metrics.ssim(a, b), abs=1e-3)
+
+
+def test_ssim_tf_stays_accurate_under_xla_on_larger_images():
+    # A single float32 mean over ~600k values drifts by ~7e-4 under XLA; guard the fix.
+    a, b = _random_pair((384, 512, 3), 10, amplitude=20)
+    compiled = tf.function(metrics.ssim_tf, jit_compile=True)
+    value = float(compiled(_to_model_range([a]), _to_model_range([b]))[0])
+    assert value == pytest.approx(_skimage_ssim(a, b), abs=1e-4)
