@@ -169,3 +169,47 @@ def test_default_detector_finds_the_astronauts_face():
     # The same scene through the pluggable path: a perfect copy agrees with itself.
     result = detection.compare_detections(detection.default_detector(), photo, {"copy": photo})
     assert result["copy"]["recall"] == 1.0 and result["copy"]["precision"] == 1.0
+
+
+def _fake_yolov8_onnx(path, predictions):
+    """Writes an ONNX graph whose output is `predictions` (1, 4 + classes, boxes), whatever
+    the (1, 3, 640, 640) input, so the cv2.dnn path runs without downloading a model."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
+        helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
+        helper.make_node("Add", ["predictions", "nothing"], ["output0"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "fake_yolo",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 640, 640])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(predictions.shape))],
+        [
+            numpy_helper.from_array(predictions, "predictions"),
+            numpy_helper.from_array(np.zeros((1,), np.float32), "zero"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, path)
+
+
+def test_yolo_onnx_detector_maps_letterboxed_boxes_back_to_the_image(tmp_path):
+    predictions = np.zeros((1, 6, 16), np.float32)
+    predictions[0, :, :] = np.array([600, 600, 10, 10, 0.01, 0.01])[:, None]  # weak background
+    predictions[0, :, 0] = [320, 320, 64, 128, 0.9, 0.0]  # canvas centre, class 0
+    predictions[0, :, 1] = [100, 400, 40, 40, 0.0, 0.8]  # class 1
+    path = tmp_path / "fake_yolo.onnx"
+    _fake_yolov8_onnx(path, predictions)
+    image = np.zeros((320, 640, 3), np.uint8)  # scale 1, letterbox pads 160 rows above
+    boxes = detection.yolo_onnx_detector(path)(image)
+    np.testing.assert_allclose(boxes, [[288, 96, 352, 224, 0], [80, 220, 120, 260, 1]])
+    people_only = detection.yolo_onnx_detector(path, classes=[0])(image)
+    np.testing.assert_allclose(people_only, [[288, 96, 352, 224, 0]])
+    small = np.zeros((160, 320, 3), np.uint8)  # scale 2: boxes halve
+    np.testing.assert_allclose(
+        detection.yolo_onnx_detector(path, classes=[0])(small), [[144, 48, 176, 112, 0]]
+    )
