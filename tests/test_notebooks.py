@@ -10,7 +10,6 @@ notebooks use the generator the training notebook saved, as a user would.
 
 import csv
 import json
-import os
 import re
 from pathlib import Path
 
@@ -90,7 +89,9 @@ def test_train_notebook_trains_and_saves_a_loadable_generator(trained):
 
     work_dir, notebook = trained
     generator = load_generator(work_dir / "generator.keras")
-    assert generator.count_params() == build_generator(num_filters=8, num_res_blocks=1).count_params()
+    assert (
+        generator.count_params() == build_generator(num_filters=8, num_res_blocks=1).count_params()
+    )
     (run_dir,) = (work_dir / "runs").iterdir()
     with open(run_dir / "training_log.csv", newline="") as file:
         rows = list(csv.DictReader(file))
