@@ -308,7 +308,8 @@ def evaluate(
 
     Returns:
         The summary dict also saved as `summary.json` (see `summarize`), plus
-        `source`, `seed`, `output_dir` and the paths of the files written.
+        `weights` (the path, if one was given), `source`, `seed`, `blur_options`,
+        `tile_size` and `files` (the paths written).
 
     Raises:
         EvaluationInputError: (a ValueError) unreadable files or pairs whose
@@ -317,8 +318,10 @@ def evaluate(
         FileNotFoundError: no images found.
     """
     kind, items, root = _resolve_source(paired_dir, sharp, limit)
+    weights = None
     if isinstance(model, str | os.PathLike):
-        model = load_generator(model)
+        weights = os.fspath(model)
+        model = load_generator(weights)
     output_dir = os.fspath(output_dir)
     os.makedirs(output_dir, exist_ok=True)
     if kind == "paired":
@@ -397,6 +400,7 @@ def evaluate(
     _write_csv(csv_path, rows)
     summary.update(
         {
+            "weights": weights,
             "source": {"kind": kind, "root": root},
             "seed": seed if kind == "synthetic" else None,
             "blur_options": dict(blur_options or {}) if kind == "synthetic" else None,

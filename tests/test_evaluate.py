@@ -90,6 +90,7 @@ def test_cli_on_a_tiny_paired_folder(generator_path, paired_dir, tmp_path, capsy
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["num_images"] == 2
+    assert summary["weights"] == generator_path and summary["source"]["kind"] == "paired"
     for method in ("blurred", "unsharp", "deblurred"):
         mean = np.mean([float(row[f"{method}_psnr"]) for row in rows])
         assert summary["methods"][method]["psnr"] == pytest.approx(mean)
