@@ -324,10 +324,11 @@ def evaluate(
         model = load_generator(weights)
     output_dir = os.fspath(output_dir)
     os.makedirs(output_dir, exist_ok=True)
+    blur_options = dict(blur_options or {})
     if kind == "paired":
         samples = _paired_samples(items, root)
     else:
-        samples = _synthetic_samples(items, root, seed, dict(blur_options or {}))
+        samples = _synthetic_samples(items, root, seed, blur_options)
 
     rows, html_samples, used_names, traced_shapes = [], [], set(), set()
     detection_counts = {"blurred": [0, 0, 0], "deblurred": [0, 0, 0]} if detector else None
@@ -361,7 +362,9 @@ def evaluate(
         if reference_methods:
             _score(row, "unsharp", sharp_image, baselines.unsharp_mask(blurred))
             if sample["kernel"] is not None:
-                wiener = baselines.wiener_deconvolve(blurred, sample["kernel"])
+                wiener = baselines.wiener_deconvolve(
+                    blurred, sample["kernel"], gamma=blur_options.get("gamma", 1.0)
+                )
                 _score(row, "wiener", sharp_image, wiener)
         if sample["kernel"] is not None:
             row["kernel_size"] = sample["kernel"].shape[0]
@@ -403,7 +406,7 @@ def evaluate(
             "weights": weights,
             "source": {"kind": kind, "root": root},
             "seed": seed if kind == "synthetic" else None,
-            "blur_options": dict(blur_options or {}) if kind == "synthetic" else None,
+            "blur_options": blur_options if kind == "synthetic" else None,
             "tile_size": tile_size,
             "files": {"csv": csv_path, "json": json_path},
         }
