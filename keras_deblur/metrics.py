@@ -96,8 +96,8 @@ def psnr(a, b):
         identical images (as scikit-image).
 
     Example:
-        >>> psnr(sharp, restored)
-        27.31...
+        >>> psnr(np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 255, np.uint8))
+        0.0
     """
     a, b = _check_pair(a, b)
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
@@ -200,7 +200,8 @@ def _staged_mean(values):
     """Mean over (H, W, C) of a (batch, H, W, C) tensor, one axis at a time.
 
     Under XLA a single float32 mean over millions of elements accumulates
-    sequentially (0.007 SSIM error measured on 1280x720); short reductions do not.
+    sequentially (0.007 SSIM error measured on a 1280x720 frame, XLA on CPU); short
+    reductions do not.
     """
     return tf.reduce_mean(tf.reduce_mean(tf.reduce_mean(values, axis=2), axis=1), axis=1)
 
