@@ -13,8 +13,10 @@ import numpy as np
 
 DEFAULT_UNSHARP_SIGMA = 2.0
 DEFAULT_UNSHARP_AMOUNT = 1.0
-# Noise-to-signal power ratio of the Wiener filter, for images scaled to [0, 1].
-# Chosen on synthetic motion blur of 8-bit photos; smaller values ring, larger ones stay blurry.
+# Noise-to-signal power ratio of the Wiener filter, for images scaled to [0, 1]. On the 7
+# embedded photos x 4 seeds of synthesize_blur's default kernels, the PSNR gain over the
+# blurred input was mean/worst 6.3/1.0 dB at 3e-4, 7.8/3.7 at 1e-3, 7.4/4.4 at 3e-3 and
+# 5.5/3.2 at 1e-2: 3e-3 has the best worst case. Smaller values ring, larger stay blurry.
 DEFAULT_WIENER_NSR = 3e-3
 
 
