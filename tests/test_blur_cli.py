@@ -91,7 +91,7 @@ def test_the_same_seed_gives_the_same_dataset(photos, tmp_path):
 
 def test_options_reach_the_blur(photos, tmp_path):
     paths = [str(photos / "a.png")]
-    write_blurred_dataset(paths, tmp_path / "short", max_length=1.0, progress=False)
+    write_blurred_dataset(paths, tmp_path / "short", max_length=0.2, progress=False)
     write_blurred_dataset(paths, tmp_path / "long", max_length=40.0, exposure=0.0, progress=False)
     sharp = read_image(photos / "a.png").astype(float)
     short = read_image(tmp_path / "short" / "blur" / "a.png").astype(float)

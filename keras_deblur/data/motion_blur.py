@@ -13,11 +13,15 @@ Differences from the reference PyTorch repository, on purpose:
 
 - Kernels sum to 1, so blurring preserves brightness (the reference min-max
   normalises the blurred image instead, which changes its contrast).
-- Kernels are centred on their centre of mass, so the blurred image is not
-  shifted with respect to the sharp one (the reference centres the bounding box
-  of the whole path, which shifts images blurred with partial exposures).
+- Kernels are centred on their centre of mass (to the nearest pixel, keeping
+  the path's sub-pixel phase as the reference does), so the blurred image is
+  shifted by less than half a pixel with respect to the sharp one (the
+  reference centres the bounding box of the whole path, which shifts images
+  blurred with partial exposures by up to tens of pixels).
 - Kernels are as small as their support allows (odd size, centre pixel at
   `size // 2`) rather than a fixed 64x64 canvas, which makes blurring faster.
+- The reference blurs with `scipy.signal.fftconvolve` and zero borders; we
+  reflect at the borders so that edges do not darken.
 
 Everything is seeded through a `numpy.random.Generator`.
 """
@@ -26,6 +30,7 @@ import math
 
 import cv2
 import numpy as np
+import scipy.fft
 
 # Exposure ("anxiety") levels drawn by the reference's dataset-generation script.
 TRAINING_EXPOSURES = (0.01, 0.009, 0.008, 0.007, 0.005, 0.003)
@@ -96,13 +101,13 @@ def random_trajectory(rng, num_steps=2000, max_length=60.0, exposure=None):
 def _exposure_weights(num_samples, fraction):
     """Time each sample covers inside the exposure window [0, fraction * (n - 1)].
 
-    Sample t stands for the interval [t - 1/2, t + 1/2]; partial overlaps at the
-    window's ends get partial weight, so short exposures are not quantised.
+    Sample t stands for the step that ends at it, the interval [t - 1, t], as in
+    the reference; partial overlaps at the window's end get partial weight, so
+    short exposures are not quantised.
     """
     end = fraction * (num_samples - 1)
     t = np.arange(num_samples, dtype=np.float64)
-    overlap = np.minimum(t + 0.5, end) - np.maximum(t - 0.5, 0.0)
-    weights = np.clip(overlap, 0.0, 1.0)
+    weights = np.clip(np.minimum(t, end) - np.maximum(t - 1.0, 0.0), 0.0, 1.0)
     if end == 0.0:
         weights[0] = 1.0
     return weights
@@ -122,8 +127,8 @@ def trajectory_to_psf(trajectory, fraction=1.0, kernel_size=None):
 
     Returns:
         `np.ndarray` float32 of shape `(k, k)`, non-negative, summing to 1,
-        with its centre of mass at pixel `(k // 2, k // 2)` to within
-        sub-pixel splatting (so blurring does not shift the image). Rows are y
+        with its centre of mass within half a pixel of pixel `(k // 2, k // 2)`
+        (so blurring shifts the image by less than half a pixel). Rows are y
         and columns x.
     """
     trajectory = np.asarray(trajectory)
@@ -136,8 +141,12 @@ def trajectory_to_psf(trajectory, fraction=1.0, kernel_size=None):
     weights = _exposure_weights(trajectory.size, fraction)
     used = weights > 0
     points, weights = trajectory[used], weights[used]
+    # Keep the start on the pixel grid, as the reference does (it matters for
+    # the footprint of short exposures), and move the centre of mass to the
+    # nearest pixel of the kernel's centre.
+    points = points - trajectory[0]
     centre_of_mass = np.sum(weights * points) / np.sum(weights)
-    points = points - centre_of_mass
+    points = points - complex(round(centre_of_mass.real), round(centre_of_mass.imag))
 
     # Bilinear splatting touches floor(p) and floor(p) + 1 along each axis.
     radius = int(np.ceil(max(np.abs(points.real).max(), np.abs(points.imag).max())))
@@ -238,10 +247,12 @@ def blur_image(image, kernel):
     """Convolves every channel of an image with a kernel, reflecting at borders.
 
     A true convolution (the kernel is flipped, unlike `cv2.filter2D`'s
-    correlation) with the kernel's pixel `(kh // 2, kw // 2)` as its centre, and
-    border mode reflect-101 (`numpy.pad(mode="reflect")`). OpenCV's `filter2D`
-    switches to a DFT for large kernels; `bench/bench_data.py` measured it
-    faster than a NumPy/SciPy FFT for 64x64 kernels on 1280x720 images.
+    correlation) with the kernel's pixel `(kh // 2, kw // 2)` as its centre,
+    and border mode reflect-101 (`numpy.pad(mode="reflect")`). Small kernels
+    go through OpenCV's direct `filter2D`; larger ones through a real FFT
+    (`scipy.fft`), which `bench/bench_data.py` measured cheaper in CPU time than
+    `filter2D`'s own DFT path, both for 64x64 kernels on 1280x720 images and for
+    training crops.
 
     Args:
         image: array `(height, width)` or `(height, width, channels)`, any
@@ -257,16 +268,56 @@ def blur_image(image, kernel):
         raise ValueError(f"kernel must be 2-D. Received shape {kernel.shape}")
     if image.ndim not in (2, 3):
         raise ValueError(f"image must be (H, W) or (H, W, C). Received shape {image.shape}")
+    source = np.asarray(image, dtype=np.float32)
+    planes = source if source.ndim == 3 else source[:, :, None]
+    if kernel.size < _DIRECT_MAX_AREA:
+        blurred = _blur_direct(planes, kernel)
+    else:
+        blurred = _blur_fft(planes, kernel)
+    return blurred.reshape(image.shape)
+
+
+# OpenCV convolves kernels smaller than this directly (and faster than an FFT).
+_DIRECT_MAX_AREA = 130
+
+
+def _blur_direct(planes, kernel):
     flipped = np.ascontiguousarray(kernel[::-1, ::-1])
     kernel_h, kernel_w = kernel.shape
     anchor = (kernel_w - 1 - kernel_w // 2, kernel_h - 1 - kernel_h // 2)
-    source = np.ascontiguousarray(image, dtype=np.float32)
-    if source.ndim == 3 and source.shape[2] > 4:  # filter2D handles at most 4 channels at once
-        return np.stack([blur_image(source[:, :, c], kernel) for c in range(source.shape[2])], -1)
-    blurred = cv2.filter2D(
-        source, cv2.CV_32F, flipped, anchor=anchor, borderType=cv2.BORDER_REFLECT_101
+    # filter2D takes at most 4 channels at once.
+    chunks = [
+        cv2.filter2D(
+            np.ascontiguousarray(planes[:, :, start : start + 4]),
+            cv2.CV_32F,
+            flipped,
+            anchor=anchor,
+            borderType=cv2.BORDER_REFLECT_101,
+        ).reshape(planes.shape[0], planes.shape[1], -1)
+        for start in range(0, planes.shape[2], 4)
+    ]
+    return np.concatenate(chunks, axis=2)
+
+
+def _blur_fft(planes, kernel):
+    kernel_h, kernel_w = kernel.shape
+    # Padding so that the "valid" part of the linear convolution is the image,
+    # with the kernel centred on (kh // 2, kw // 2).
+    pad = (
+        (kernel_h - 1 - kernel_h // 2, kernel_h // 2),
+        (kernel_w - 1 - kernel_w // 2, kernel_w // 2),
+        (0, 0),
     )
-    return blurred.reshape(image.shape)
+    padded = np.pad(planes, pad, mode="reflect")
+    shape = (
+        scipy.fft.next_fast_len(padded.shape[0] + kernel_h - 1, real=True),
+        scipy.fft.next_fast_len(padded.shape[1] + kernel_w - 1, real=True),
+    )
+    spectrum = scipy.fft.rfft2(padded, shape, axes=(0, 1))
+    spectrum *= scipy.fft.rfft2(kernel, shape)[:, :, None]
+    full = scipy.fft.irfft2(spectrum, shape, axes=(0, 1))
+    height, width = planes.shape[:2]
+    return full[kernel_h - 1 : kernel_h - 1 + height, kernel_w - 1 : kernel_w - 1 + width]
 
 
 def synthesize_blur(
