@@ -275,7 +275,10 @@ def _make_example(load, crop_size, training, *args):
     try:
         blurred, sharp = load(*paths, rng)
     except (ImageReadError, OSError, cv2.error) as error:
-        logger.warning("Skipping %s: %s", " + ".join(paths), str(error).strip().splitlines()[-1])
+        message = str(error).strip().splitlines()[-1]
+        if not any(path in message for path in paths):
+            message = f"{' + '.join(paths)}: {message}"
+        logger.warning("Skipping %s", message)
         empty = np.zeros((crop_size or _SIZE_MULTIPLE, crop_size or _SIZE_MULTIPLE, 3), np.float32)
         return empty, empty, np.bool_(False)
     if training and rng.random() < 0.5:
