@@ -398,8 +398,13 @@ def synthetic_dataset(sharp, crop_size=256, training=True, seed=None, **blur_opt
 
     Example:
 
-    >>> dataset = synthetic_dataset("photos/", crop_size=256, seed=0)
-    >>> dataset = dataset.repeat().batch(1).prefetch(tf.data.AUTOTUNE)
+    ```python
+    train = mix_datasets(
+        synthetic_dataset("photos/", seed=0),
+        paired_dataset("GOPRO_Large/train", resize=(360, 640), seed=0),
+        seed=0,
+    ).batch(1).prefetch(tf.data.AUTOTUNE)
+    ```
     """
     _check_crop_size(crop_size)
     unknown = sorted(set(blur_options) - set(_BLUR_OPTIONS))
