@@ -11,6 +11,7 @@ a one-line warning and counted; the exit code is 1 if any file was skipped, 2
 if nothing could be used.
 """
 
+import os
 import sys
 
 from keras_deblur.data.datasets import write_blurred_dataset
@@ -73,7 +74,13 @@ def blur_photos(input_spec, output, **options):
         **options: see `datasets.write_blurred_dataset`.
     """
     try:
-        written, problems = write_blurred_dataset(list_images(input_spec), output, **options)
+        inputs = list_images(input_spec)
+        # An output folder inside the input folder must not feed back a previous run.
+        inside = os.path.join(os.path.abspath(output), "")
+        inputs = [path for path in inputs if not os.path.abspath(path).startswith(inside)]
+        if not inputs:
+            raise FileNotFoundError(f"{input_spec}: no image files outside {output}")
+        written, problems = write_blurred_dataset(inputs, output, **options)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

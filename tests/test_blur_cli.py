@@ -72,6 +72,13 @@ def test_a_missing_input_is_reported_in_one_line(tmp_path, capsys):
     assert error.startswith("error: ") and "nothing" in error and len(error.splitlines()) == 1
 
 
+def test_an_output_folder_inside_the_input_is_not_read_back(photos, capsys):
+    for _ in range(2):
+        assert blur_photos(str(photos), str(photos / "out"), progress=False) == 0
+    assert "Wrote 3 blurred/sharp pairs" in capsys.readouterr().out.splitlines()[-1]
+    assert len(find_image_pairs(str(photos / "out"))) == 3
+
+
 def test_bad_options_are_reported_in_one_line(photos, tmp_path, capsys):
     assert blur_photos(str(photos), str(tmp_path / "out"), gamma=0.0, progress=False) == 2
     assert "gamma must be positive" in capsys.readouterr().err
