@@ -13,5 +13,3 @@ import pytest  # noqa: E402
 def _seeded():
     """Every test starts from the same random state, so failures reproduce."""
     keras.utils.set_random_seed(1234)
-    yield
-    keras.backend.clear_session()
