@@ -42,11 +42,14 @@ def make_checkpoint(gan, epoch):
     Returns:
         `tf.train.Checkpoint` with the generator, critic, both optimizers (their
         step counters drive the learning rate schedules), the sampling seed
-        state and the epoch counter.
+        state and the epoch counter. The frozen VGG features are included too:
+        with random VGG weights (offline fallback) a resumed run must compare
+        the same features.
     """
     return tf.train.Checkpoint(
         generator=gan.generator,
         critic=gan.critic,
+        perceptual_loss=gan.perceptual_loss,
         g_optimizer=gan.g_optimizer,
         d_optimizer=gan.d_optimizer,
         seed_state=gan.seed_generator.state,

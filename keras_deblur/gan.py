@@ -92,9 +92,13 @@ class DeblurGAN(keras.Model):
         self.gp_weight = float(gp_weight)
         self.content_weight = float(content_weight)
         self.critic_steps = int(critic_steps)
+        # Optimizer variables must exist before the first step: created lazily
+        # inside a replica context they break tf.distribute, and a checkpoint
+        # restore needs them to fill.
+        self.build_optimizers()
 
     def build_optimizers(self):
-        """Creates both optimizers' variables now (needed before restoring a checkpoint)."""
+        """Creates both optimizers' variables (done by `compile`; call under the strategy scope)."""
         if not self.g_optimizer.built:
             self.g_optimizer.build(self.generator.trainable_variables)
         if not self.d_optimizer.built:
