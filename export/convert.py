@@ -155,6 +155,47 @@ def _configure(converter, quantization, representative_dataset, io_type):
             converter.inference_output_type = io_dtype
 
 
+def _instance_norm_nodes(calibrated):
+    """Output tensor names of the ops inside InstanceNorm layers (`*_norm*` scopes)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(calibrated, 0)
+    nodes = []
+    for index in range(model.SubgraphsLength()):
+        subgraph = model.Subgraphs(index)
+        for op_index in range(subgraph.OperatorsLength()):
+            op = subgraph.Operators(op_index)
+            for output in range(op.OutputsLength()):
+                name = subgraph.Tensors(op.Outputs(output)).Name().decode()
+                if re.search(r"_norm(_\d+)*/", name):
+                    nodes.append(name)
+    return nodes
+
+
+def _quantize_keeping_norms_float(converter):
+    """int8 everywhere except InstanceNorm, which stays float32.
+
+    InstanceNorm's mean, squared difference, variance and rsqrt have ranges
+    that one int8 scale per tensor resolves badly (the squared deviations
+    span several orders of magnitude). This is what
+    `tf.lite.experimental.QuantizationDebugger.get_nondebug_quantized_model`
+    does with `denylisted_nodes`, without building its TF interpreter: calibrate,
+    then quantize all but the denylisted nodes. QUANTIZE/DEQUANTIZE ops (both
+    builtins) convert at each norm's boundaries.
+    """
+    from tensorflow.lite.python import convert as tflite_convert
+
+    converter.experimental_mlir_quantizer = True
+    converter._experimental_calibrate_only = True
+    calibrated = converter.convert()
+    return tflite_convert.mlir_quantize(
+        calibrated,
+        disable_per_channel=converter._experimental_disable_per_channel,
+        fully_quantize=False,
+        denylisted_nodes=_instance_norm_nodes(calibrated),
+    )
+
+
 def _converter_failure(error, name):
     """Turns the converter's multi-page MLIR dump into one line."""
     text = str(error)
@@ -182,6 +223,7 @@ def convert_generator(
     input_size=(256, 256),
     representative_dataset=None,
     io_type="float",
+    float_norm=False,
     name="model",
 ):
     """Converts a generator to a TFLite flatbuffer with builtin ops only.
@@ -201,6 +243,9 @@ def convert_generator(
         io_type: str. `"float"` (default): float32 input/output even for int8
             models; `"int8"` or `"uint8"`: quantized input/output tensors
             (int8 models only; scale and zero point in the tensor details).
+        float_norm: bool. For int8: keep the InstanceNorm ops in float32
+            (mixed int8/float model, float I/O) instead of full-integer.
+            Defaults to False.
         name: str. Shown in error messages, e.g. the weights path.
 
     Returns:
@@ -216,8 +261,13 @@ def convert_generator(
         _write_saved_model(model, input_size, directory)
         converter = tf.lite.TFLiteConverter.from_saved_model(directory)
         _configure(converter, quantization, representative_dataset, io_type)
+        if float_norm and (quantization != "int8" or io_type != "float"):
+            raise ExportError("float_norm needs quantization=int8 with io_type=float")
         try:
-            flatbuffer = converter.convert()
+            if float_norm:
+                flatbuffer = _quantize_keeping_norms_float(converter)
+            else:
+                flatbuffer = converter.convert()
         except Exception as error:  # ConverterError, or MLIR failures of other types.
             raise _converter_failure(error, name) from None
     assert_builtin_only(flatbuffer, name)

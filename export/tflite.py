@@ -78,6 +78,7 @@ def export_generator(
     quantizations=("fp32",),
     input_sizes=((256, 256),),
     io_type="float",
+    int8_float_norm=False,
     calibration_dir=None,
     num_calibration_images=16,
     validation_dir=None,
@@ -99,6 +100,8 @@ def export_generator(
         input_sizes: list of `(height, width)` (multiples of 4) or None for
             a dynamic-shape model.
         io_type: `"float"`, `"int8"` or `"uint8"` input/output of int8 models.
+        int8_float_norm: bool. Keep InstanceNorm in float32 in the int8
+            model (mixed int8/float, float I/O); see `convert_generator`.
         calibration_dir: folder of blurred photos for int8 calibration;
             None: synthetic blur of the embedded photos.
         num_calibration_images: int. Calibration images.
@@ -159,6 +162,7 @@ def export_generator(
                 size,
                 representative_dataset=representative,
                 io_type=io_type if quantization == "int8" else "float",
+                float_norm=int8_float_norm and quantization == "int8",
                 name=name,
             )
             if quantization == "fp32":
@@ -180,6 +184,7 @@ def export_generator(
             report["model_path"] = os.path.basename(path)
             report["source"] = name
             if quantization == "int8":
+                report["instance_norm"] = "float32" if int8_float_norm else "int8"
                 report["calibration"] = {
                     "images": len(calibration_images),
                     "source": calibration_dir
@@ -238,6 +243,7 @@ def main(argv):
             quantizations=quantizations,
             input_sizes=sizes,
             io_type=f.io_type,
+            int8_float_norm=f.int8_float_norm,
             calibration_dir=f.calibration_dir,
             num_calibration_images=f.num_calibration_images,
             validation_dir=f.validation_dir,
@@ -271,6 +277,9 @@ def _define_flags():
     )
     flags.DEFINE_enum(
         "io_type", "float", ["float", "int8", "uint8"], "Input/output type of int8 models."
+    )
+    flags.DEFINE_bool(
+        "int8_float_norm", False, "int8 model with InstanceNorm kept in float32 (float I/O)."
     )
     flags.DEFINE_string(
         "calibration_dir", None, "Blurred photos for int8 calibration (default: embedded)."
