@@ -550,8 +550,14 @@ def resume_config(run_dir):
         raise FileNotFoundError(f"{path}: not found; is {run_dir} a training run directory?")
     with open(path) as file:
         config = json.load(file)
-    allowed = train.__code__.co_varnames[: train.__code__.co_argcount]
+    allowed = set(train.__code__.co_varnames[: train.__code__.co_argcount])
+    allowed -= {"output_dir", "resume", "verbose"}
     return {key: value for key, value in config.items() if key in allowed}
+
+
+def resume(run_dir, **overrides):
+    """Continues the run in `run_dir` with its saved arguments and `overrides` (e.g. epochs)."""
+    return train(**dict(resume_config(run_dir), **overrides), output_dir=run_dir, resume=True)
 
 
 # ---------------------------------------------------------------- CLI (flags end here)

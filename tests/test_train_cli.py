@@ -1,0 +1,149 @@
+"""Tests for `train()` and `python -m keras_deblur.train` on tiny configurations."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_deblur import callbacks as callbacks_lib
+from keras_deblur import losses, train
+from keras_deblur.data.images import write_image
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = {
+    "crop_size": 32,
+    "epochs": 2,
+    "steps_per_epoch": 2,
+    "num_res_blocks": 1,
+    "num_filters": 8,
+    "critic_steps": 1,
+    "vgg_weights": None,
+    "num_samples": 1,
+}
+TINY_FLAGS = [
+    "--crop_size=32",
+    "--epochs=2",
+    "--steps_per_epoch=2",
+    "--num_res_blocks=1",
+    "--num_filters=8",
+    "--critic_steps=1",
+    "--vgg_weights=none",
+    "--num_samples=1",
+]
+
+
+def _run_cli(*flags, cwd=REPO):
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run(
+        [sys.executable, "-m", "keras_deblur.train", *flags],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=cwd,
+        env=env,
+    )
+
+
+def _checkpoint_value(path, fragment):
+    reader = tf.train.load_checkpoint(path)
+    names = [name for name in reader.get_variable_to_shape_map() if fragment in name]
+    assert len(names) == 1, names
+    return int(reader.get_tensor(names[0]))
+
+
+def _csv_rows(run_dir):
+    with open(os.path.join(run_dir, "training_log.csv")) as file:
+        return list(csv.DictReader(file))
+
+
+def test_cli_trains_end_to_end_and_writes_every_output(tmp_path):
+    run_dir = tmp_path / "run"
+    result = _run_cli(*TINY_FLAGS, f"--output_dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Run directory:      {run_dir}" in result.stdout
+
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["crop_size"] == 32 and config["critic_steps"] == 1
+    assert config["vgg_weights"] is None and config["steps_per_epoch"] == 2
+    rows = _csv_rows(run_dir)
+    assert [row["epoch"] for row in rows] == ["0", "1"]
+    assert all(np.isfinite(float(row["val_psnr"])) for row in rows)
+    latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+    assert latest.endswith("ckpt-2")
+    assert _checkpoint_value(latest, "g_optimizer/_iterations") == 4
+    assert _checkpoint_value(latest, "d_optimizer/_iterations") == 4
+    assert _checkpoint_value(latest, "epoch/") == 2
+    generator = keras.saving.load_model(run_dir / "best_generator.keras")
+    assert generator(np.zeros((1, 32, 32, 3), "float32")).shape == (1, 32, 32, 3)
+    assert (run_dir / "final_generator.keras").exists()
+    assert (run_dir / "samples" / "epoch_002.png").exists()
+    for name in ("train", "validation", "images"):
+        assert os.listdir(run_dir / "logs" / name), name
+
+
+def _one_line_error(result):
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert lines[-1].startswith("error: ")
+    return lines[-1]
+
+
+def test_missing_directory_is_a_one_line_error(tmp_path):
+    missing = tmp_path / "no_such_dir"
+    line = _one_line_error(_run_cli(f"--paired_dirs={missing}", f"--output_dir={tmp_path}"))
+    assert line == f"error: {missing}: directory not found (--paired_dirs)"
+
+
+def test_crop_larger_than_the_images_is_a_one_line_error(tmp_path):
+    photos = tmp_path / "photos"
+    write_image(str(photos / "small.png"), np.zeros((40, 48, 3), np.uint8))
+    line = _one_line_error(
+        _run_cli(f"--sharp_dirs={photos}", "--crop_size=64", f"--output_dir={tmp_path / 'r'}")
+    )
+    assert "small.png: image is 48x40, smaller than crop_size=64" in line
+
+
+def test_zero_critic_steps_is_a_one_line_error(tmp_path):
+    line = _one_line_error(_run_cli("--critic_steps=0", f"--output_dir={tmp_path}"))
+    assert line == "error: critic_steps must be >= 1. Received: critic_steps=0"
+
+
+def test_interrupt_saves_then_resume_continues_then_nan_keeps_last_good(tmp_path, monkeypatch):
+    run_dir = str(tmp_path / "run")
+
+    # Ctrl-C in the middle of the first epoch, after 2 generator steps.
+    def interrupt(self, batch, logs=None):
+        if batch == 1:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(callbacks_lib.StopOnNonFiniteLoss, "on_train_batch_end", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            train.train(output_dir=run_dir, **TINY)
+    saved = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+    assert saved is not None
+    assert _checkpoint_value(saved, "g_optimizer/_iterations") == 2
+    assert _checkpoint_value(saved, "epoch/") == 0
+
+    # Resume: the optimizer counters continue from 2, both epochs are trained.
+    result = train.resume(run_dir)
+    assert result.stopped_early is None
+    assert _checkpoint_value(result.checkpoint, "g_optimizer/_iterations") == 6
+    assert _checkpoint_value(result.checkpoint, "epoch/") == 2
+    good = result.checkpoint
+
+    # A NaN loss stops the run with a message and keeps the last good checkpoint.
+    def nan_loss(self, y_true, y_pred):
+        return keras.ops.mean(y_pred, axis=(1, 2, 3)) * np.nan
+
+    monkeypatch.setattr(losses.PerceptualLoss, "call", nan_loss)
+    result = train.resume(run_dir, epochs=3)
+    assert result.stopped_early.startswith("Training diverged at epoch 3, step 1")
+    assert result.checkpoint == good
+    assert result.final_generator is None
