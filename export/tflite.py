@@ -233,7 +233,9 @@ def main(argv):
     from absl import flags
 
     f = flags.FLAGS
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # absl logs at INFO; keep TensorFlow's own INFO chatter (SavedModel
+    # writing, sharding callbacks) out of the export log.
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
     quantizations = QUANTIZATIONS if f.quantization == "all" else (f.quantization,)
     try:
         sizes = [parse_input_size(text) for text in f.input_size.split(",")]
