@@ -418,7 +418,13 @@ def _train_in_run_dir(config, run_dir, resume, strategy, verbose):
         checkpoint, checkpoint_dir, max_to_keep=config["keep_checkpoints"]
     )
     if resume:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        try:
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        except AssertionError as error:
+            raise ValueError(
+                f"{manager.latest_checkpoint}: does not match the model being resumed "
+                f"(different architecture flags?): {str(error).splitlines()[0][:200]}"
+            ) from None
         logger.info(
             "Resumed %s at epoch %d (generator step %d)",
             manager.latest_checkpoint,
