@@ -204,6 +204,8 @@ class SampleImages(keras.callbacks.Callback):
         return np.clip(np.round((strips + 1.0) * 127.5), 0, 255).astype("uint8")
 
     def on_epoch_end(self, epoch, logs=None):
+        if not _finite_losses(logs):
+            return  # diverged weights draw nothing useful
         strips = self._strips()
         if self.log_dir is not None:
             if self._writer is None:
