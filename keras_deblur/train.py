@@ -476,13 +476,16 @@ def _train_in_run_dir(config, run_dir, resume, strategy, verbose):
             callbacks_lib.LearningRateLogger(),
             callbacks_lib.BestGeneratorSaver(best_path),
             keras.callbacks.CSVLogger(os.path.join(run_dir, "training_log.csv"), append=resume),
-            callbacks_lib.SampleImages(
-                np.stack([b for b, _ in samples]),
-                np.stack([s for _, s in samples]),
-                log_dir=log_dir if _tensorboard_installed() else None,
-                image_dir=os.path.join(run_dir, "samples"),
-            ),
         ]
+        if samples:
+            callbacks.append(
+                callbacks_lib.SampleImages(
+                    np.stack([b for b, _ in samples]),
+                    np.stack([s for _, s in samples]),
+                    log_dir=log_dir if _tensorboard_installed() else None,
+                    image_dir=os.path.join(run_dir, "samples"),
+                )
+            )
         if _tensorboard_installed():
             callbacks.append(keras.callbacks.TensorBoard(log_dir, write_graph=False))
     logger.info(
