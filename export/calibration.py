@@ -101,10 +101,22 @@ def calibration_images(size, count=16, folder=None, seed=0, **blur_options):
 
 
 def representative_dataset(images):
-    """Wraps images as the callable `TFLiteConverter.representative_dataset` wants."""
+    """Wraps images as the callable `TFLiteConverter.representative_dataset` wants.
+
+    int8 calibration takes each tensor's range from what it sees, and values
+    outside it are clipped at run time. Photos without pure black and white
+    would give the input (and, through the global skip, the output) a range
+    narrower than [-1, 1], clipping bright and dark pixels of later photos
+    and skewing the scale of uint8/int8 input/output tensors. So the first
+    image gets one black (-1) and one white (+1) pixel, which pins those
+    ranges to [-1, 1] (scale 2/255).
+    """
 
     def generate():
-        for image in images:
-            yield [np.asarray(image, np.float32)[None]]
+        for index, image in enumerate(images):
+            image = np.array(image, np.float32)
+            if index == 0:
+                image[0, 0], image[0, -1] = -1.0, 1.0
+            yield [image[None]]
 
     return generate

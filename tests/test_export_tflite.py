@@ -170,6 +170,35 @@ def test_trained_model_improves_and_int8_stays_close(trained, trained_reports):
     assert "QUANTIZE" in int8["ops"] and "DEQUANTIZE" in int8["ops"]  # float I/O
 
 
+def test_int8_with_uint8_io_and_user_folders(trained_path, tmp_path):
+    from keras_deblur.data.images import write_image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    blurred = embedded_pairs("validation", (SIZE, SIZE), 3, seed=5, **BLUR)[0]
+    for index, image in enumerate(blurred):
+        write_image(str(photos / f"{index}.png"), from_model_range(image))
+    reports = export_generator(
+        trained_path,
+        tmp_path / "out",
+        quantizations=("int8",),
+        input_sizes=[(SIZE, SIZE)],
+        io_type="uint8",
+        calibration_dir=str(photos),
+        validation_dir=str(photos),
+        num_validation_images=3,
+        latency_repeats=1,
+    )
+    report = next(r for r in reports.values() if r["quantization"] == "int8")
+    assert report["io"]["input"]["dtype"] == "uint8"
+    # Calibration pins the input range to [-1, 1] even if the photos lack black and white.
+    assert report["io"]["input"]["quantization"]["scale"] == pytest.approx(2 / 255, rel=0.01)
+    assert report["io"]["output"]["quantization"]["scale"] == pytest.approx(2 / 255, rel=0.01)
+    assert report["calibration"] == {"images": 3, "source": str(photos)}
+    assert "psnr_tflite_vs_sharp_db" not in report  # no sharp images in a user folder
+    assert report["psnr_vs_keras_db"] >= 35.0
+
+
 def test_gpu_check_flags_unsupported_ops_and_dynamic_shapes(generator):
     import tensorflow as tf
 
