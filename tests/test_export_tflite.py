@@ -236,6 +236,19 @@ def test_dynamic_model_runs_odd_sizes_through_the_padding_contract(generator):
         dynamic.predict_on_batch(np.zeros((1, 37, 51, 3), np.float32))
 
 
+def test_validation_fails_when_tflite_and_keras_disagree(generator):
+    from export.validate import validate_tflite
+
+    flatbuffer = convert_generator(generator, "fp32", (32, 32))
+    images = [np.random.default_rng(9).uniform(-1, 1, (32, 32, 3)).astype("float32")]
+    same = validate_tflite(flatbuffer, generator, images, quantization="fp32", latency_repeats=1)
+    assert same["passed"] and same["psnr_vs_keras_db"] >= 45.0
+    keras.utils.set_random_seed(99)
+    other = _small_generator()  # same architecture, other weights: not what was exported
+    report = validate_tflite(flatbuffer, other, images, quantization="fp32", latency_repeats=1)
+    assert not report["passed"] and report["psnr_vs_keras_db"] < 45.0
+
+
 def test_fixed_model_refuses_other_sizes(generator):
     fixed = TFLiteGenerator(convert_generator(generator, "fp32", (32, 32)))
     assert fixed.input_size == (32, 32)
