@@ -5,8 +5,8 @@
 
 For each size, converts the generator (default: the full 9-block generator
 with random weights, which time the same as trained ones) to fp32, fp16,
-dynamic-range and int8 models with that fixed input size, plus an fp32
-dynamic-shape model resized to it, and times one inference (median of
+dynamic-range, int8 and int8-with-float-InstanceNorm models with that fixed
+input size, plus an fp32 dynamic-shape model resized to it, and times one inference (median of
 `--repeats`, after a warm-up) with 1 and 2 XNNPACK threads. Keras is timed
 in the same run on the same input (`predict_on_batch`, TensorFlow limited to
 the same number of threads). Printed ratios and the issue's targets:
@@ -96,6 +96,13 @@ def run(weights, sizes, threads, repeats, num_res_blocks, calibration_images):
             )
             for variant in VARIANTS
         }
+        flatbuffers["int8_float_norm"] = convert_generator(
+            model,
+            "int8",
+            size,
+            representative_dataset=representative_dataset(images),
+            float_norm=True,
+        )
         flatbuffers["fp32_dynamic_shape"] = convert_generator(model, "fp32", None)
         for variant, flatbuffer in flatbuffers.items():
             entry["tflite_ms"][variant] = {
@@ -116,16 +123,15 @@ def ratios(results, threads):
             cells = ", ".join(f"{t} thr {ms:.0f} ms" for t, ms in by_threads.items())
             lines.append(f"  {variant:20s} {cells}")
         for count in map(str, threads):
-            fp32 = entry["tflite_ms"]["fp32"][count]
-            int8 = entry["tflite_ms"]["int8"][count]
-            dynamic = entry["tflite_ms"]["fp32_dynamic_shape"][count]
+            ms = {variant: by_threads[count] for variant, by_threads in entry["tflite_ms"].items()}
+            fp32 = ms["fp32"]
             lines.append(
                 f"  {count} thread(s): fp32 TFLite / Keras = {fp32 / keras_ms:.2f} "
-                f"(target <= {TARGET_FP32_VS_KERAS}); int8 / fp32 TFLite = {int8 / fp32:.2f} "
-                f"(target <= {TARGET_INT8_VS_FP32}); fp16 / fp32 = "
-                f"{entry['tflite_ms']['fp16'][count] / fp32:.2f}; dynamic-range / fp32 = "
-                f"{entry['tflite_ms']['dynamic'][count] / fp32:.2f}; dynamic-shape / fixed = "
-                f"{dynamic / fp32:.2f}"
+                f"(target <= {TARGET_FP32_VS_KERAS}); int8 / fp32 TFLite = {ms['int8'] / fp32:.2f} "
+                f"(target <= {TARGET_INT8_VS_FP32}); int8 with float norms / fp32 = "
+                f"{ms['int8_float_norm'] / fp32:.2f}; fp16 / fp32 = {ms['fp16'] / fp32:.2f}; "
+                f"dynamic-range / fp32 = {ms['dynamic'] / fp32:.2f}; dynamic-shape / fixed = "
+                f"{ms['fp32_dynamic_shape'] / fp32:.2f}"
             )
     return lines
 
