@@ -22,7 +22,7 @@ class ConstantThenLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     Example:
     >>> schedule = ConstantThenLinearDecay(1e-4, total_steps=100)
-    >>> float(schedule(75))
+    >>> round(float(schedule(75)), 8)
     5e-05
     """
 
