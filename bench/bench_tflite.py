@@ -9,7 +9,8 @@ dynamic-range, int8 and int8-with-float-InstanceNorm models with that fixed
 input size, plus an fp32 dynamic-shape model resized to it, and times one inference (median of
 `--repeats`, after a warm-up) with 1 and 2 XNNPACK threads. Keras is timed
 in the same run on the same input (`predict_on_batch`, TensorFlow limited to
-the same number of threads). Printed ratios and the issue's targets:
+the largest thread count, so compare it with that row). Printed ratios and
+the issue's targets:
 
 - fp32 TFLite / Keras            target <= 0.8
 - int8 TFLite / fp32 TFLite      target <= 0.5
