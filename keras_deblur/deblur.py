@@ -19,22 +19,6 @@ from keras_deblur.data.images import ImageReadError, list_images, read_image, wr
 from keras_deblur.inference import DEFAULT_TILE_OVERLAP, deblur
 from keras_deblur.models import load_generator
 
-_WEIGHTS = flags.DEFINE_string("weights", None, "Generator: .keras or .weights.h5 file.")
-_INPUT = flags.DEFINE_string("input", None, "Image file, folder (recursive) or glob pattern.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Folder for the deblurred images.")
-_TILE = flags.DEFINE_integer(
-    "tile",
-    None,
-    "Tile side in pixels (multiple of 4) for large photos; 0 never tiles. "
-    "Default: tile only photos above 4 megapixels.",
-)
-_TILE_OVERLAP = flags.DEFINE_integer(
-    "tile_overlap", DEFAULT_TILE_OVERLAP, "Overlap between tiles in pixels."
-)
-_COMPARE = flags.DEFINE_boolean(
-    "compare", False, "Also write <name>_compare.<ext>: blurred | deblurred side by side."
-)
-
 
 def output_paths(inputs, output_dir):
     """Maps input paths to output paths that keep their paths relative to a common folder."""
@@ -108,21 +92,40 @@ def deblur_files(
     return written, failures
 
 
+def _define_flags():
+    """Defines the flags; only when run as a program, so importing this module
+    next to another CLI module cannot clash on flag names."""
+    flags.DEFINE_string("weights", None, "Generator: .keras or .weights.h5 file.")
+    flags.DEFINE_string("input", None, "Image file, folder (recursive) or glob pattern.")
+    flags.DEFINE_string("output_dir", None, "Folder for the deblurred images.")
+    flags.DEFINE_integer(
+        "tile",
+        None,
+        "Tile side in pixels (multiple of 4) for large photos; 0 never tiles. "
+        "Default: tile only photos above 4 megapixels.",
+    )
+    flags.DEFINE_integer("tile_overlap", DEFAULT_TILE_OVERLAP, "Overlap between tiles in pixels.")
+    flags.DEFINE_boolean(
+        "compare", False, "Also write <name>_compare.<ext>: blurred | deblurred side by side."
+    )
+
+
 def main(argv):
     del argv
-    for flag in (_WEIGHTS, _INPUT, _OUTPUT_DIR):
-        if not flag.value:
-            raise app.UsageError(f"--{flag.name} is required")
+    FLAGS = flags.FLAGS
+    for name in ("weights", "input", "output_dir"):
+        if not FLAGS[name].value:
+            raise app.UsageError(f"--{name} is required")
     try:
-        inputs = list_images(_INPUT.value)
-        model = load_generator(_WEIGHTS.value)
+        inputs = list_images(FLAGS.input)
+        model = load_generator(FLAGS.weights)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     written, failures = deblur_files(
-        model, inputs, _OUTPUT_DIR.value, _TILE.value, _TILE_OVERLAP.value, _COMPARE.value
+        model, inputs, FLAGS.output_dir, FLAGS.tile, FLAGS.tile_overlap, FLAGS.compare
     )
-    print(f"Deblurred {len(written)} of {len(inputs)} images into {_OUTPUT_DIR.value}")
+    print(f"Deblurred {len(written)} of {len(inputs)} images into {FLAGS.output_dir}")
     if failures:
         print(f"{len(failures)} failed:", file=sys.stderr)
         for _, message in failures:
@@ -132,4 +135,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    _define_flags()
     app.run(main)

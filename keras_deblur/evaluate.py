@@ -436,61 +436,65 @@ def evaluate(
     return summary
 
 
-_WEIGHTS = flags.DEFINE_string("weights", None, "Generator: .keras or .weights.h5 file.")
-_PAIRED_DIR = flags.DEFINE_string(
-    "paired_dir", None, "Paired folder: <scene>/{blur,sharp}/ (GoPro) or {blur,sharp}/."
-)
-_SHARP_DIR = flags.DEFINE_string(
-    "sharp_dir",
-    None,
-    "Sharp photos (folder, glob or file) blurred with seeded synthetic kernels; "
-    "'embedded' uses the validation photos shipped with scikit-image.",
-)
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the synthetic blur (with --sharp_dir).")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Folder for the CSV, JSON and report.")
-_DETECTION = flags.DEFINE_boolean(
-    "detection", False, "Also run detection-based evaluation (default: OpenCV HOG + Haar)."
-)
-_YOLO_ONNX = flags.DEFINE_string(
-    "yolo_onnx", None, "With --detection: local YOLO .onnx file to use instead of OpenCV's."
-)
-_LIMIT = flags.DEFINE_integer("limit", None, "Evaluate only the first N images.")
-_TILE = flags.DEFINE_integer(
-    "tile", None, "Tile side in pixels for deblurring; 0 never tiles (default: only > 4 MP)."
-)
-_REPORT = flags.DEFINE_boolean("report", True, "Write grids/ and index.html.")
-_REFERENCES = flags.DEFINE_boolean(
-    "references", True, "Also score unsharp masking and Wiener with the true kernel."
-)
+def _define_flags():
+    """Defines the flags; only when run as a program, so importing this module
+    next to another CLI module cannot clash on flag names."""
+    flags.DEFINE_string("weights", None, "Generator: .keras or .weights.h5 file.")
+    flags.DEFINE_string(
+        "paired_dir", None, "Paired folder: <scene>/{blur,sharp}/ (GoPro) or {blur,sharp}/."
+    )
+    flags.DEFINE_string(
+        "sharp_dir",
+        None,
+        "Sharp photos (folder, glob or file) blurred with seeded synthetic kernels; "
+        "'embedded' uses the validation photos shipped with scikit-image.",
+    )
+    flags.DEFINE_integer("seed", 0, "Seed of the synthetic blur (with --sharp_dir).")
+    flags.DEFINE_string("output_dir", None, "Folder for the CSV, JSON and report.")
+    flags.DEFINE_boolean(
+        "detection", False, "Also run detection-based evaluation (default: OpenCV HOG + Haar)."
+    )
+    flags.DEFINE_string(
+        "yolo_onnx", None, "With --detection: local YOLO .onnx file to use instead of OpenCV's."
+    )
+    flags.DEFINE_integer("limit", None, "Evaluate only the first N images.")
+    flags.DEFINE_integer(
+        "tile", None, "Tile side in pixels for deblurring; 0 never tiles (default: only > 4 MP)."
+    )
+    flags.DEFINE_boolean("report", True, "Write grids/ and index.html.")
+    flags.DEFINE_boolean(
+        "references", True, "Also score unsharp masking and Wiener with the true kernel."
+    )
 
 
 def main(argv):
     del argv
-    for flag in (_WEIGHTS, _OUTPUT_DIR):
-        if not flag.value:
-            raise app.UsageError(f"--{flag.name} is required")
-    if bool(_PAIRED_DIR.value) == bool(_SHARP_DIR.value):
+    FLAGS = flags.FLAGS
+    for name in ("weights", "output_dir"):
+        if not FLAGS[name].value:
+            raise app.UsageError(f"--{name} is required")
+    if bool(FLAGS.paired_dir) == bool(FLAGS.sharp_dir):
         raise app.UsageError("give exactly one of --paired_dir and --sharp_dir")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         detector = None
-        if _DETECTION.value:
+        if FLAGS.detection:
             detector = (
-                detection.yolo_onnx_detector(_YOLO_ONNX.value)
-                if _YOLO_ONNX.value
+                detection.yolo_onnx_detector(FLAGS.yolo_onnx)
+                if FLAGS.yolo_onnx
                 else detection.default_detector()
             )
         summary = evaluate(
-            _WEIGHTS.value,
-            _OUTPUT_DIR.value,
-            paired_dir=_PAIRED_DIR.value,
-            sharp=_SHARP_DIR.value,
-            seed=_SEED.value,
-            limit=_LIMIT.value,
-            tile_size=_TILE.value,
+            FLAGS.weights,
+            FLAGS.output_dir,
+            paired_dir=FLAGS.paired_dir,
+            sharp=FLAGS.sharp_dir,
+            seed=FLAGS.seed,
+            limit=FLAGS.limit,
+            tile_size=FLAGS.tile,
             detector=detector,
-            reference_methods=_REFERENCES.value,
-            visual_report=_REPORT.value,
+            reference_methods=FLAGS.references,
+            visual_report=FLAGS.report,
         )
     except EvaluationInputError as error:
         for problem in error.problems:
@@ -500,9 +504,10 @@ def main(argv):
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(format_table(summary))
-    print(f"Results in {_OUTPUT_DIR.value}")
+    print(f"Results in {FLAGS.output_dir}")
     return 0
 
 
 if __name__ == "__main__":
+    _define_flags()
     app.run(main)

@@ -52,6 +52,8 @@ def sharp_paths(tmp_path):
 
 def _run_cli(args):
     """Runs `python -m keras_deblur.evaluate` in-process with these flags."""
+    if "paired_dir" not in FLAGS:
+        evaluate._define_flags()
     FLAGS.unparse_flags()
     FLAGS(["evaluate", *args])
     try:
