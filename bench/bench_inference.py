@@ -4,7 +4,7 @@
                                      [--no_torch] [--no_12mp]
 
 Each configuration runs in its own subprocess so that its peak RSS is its own.
-Prints seconds per image, peak RSS, achieved GFLOP/s as a fraction of the best
+Prints seconds per image (mean of --repeats), peak RSS, achieved GFLOP/s as a fraction of the best
 fp32 matmul rate (tf.linalg.matmul or numpy, 4096x4096) measured in the same
 run, and, when torch is installed, the reference PyTorch generator measured in
 the same run (../shared/bench/torch_reference.py) as a ratio.
@@ -18,39 +18,14 @@ import subprocess
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TORCH_REFERENCE = os.path.join(REPO, "..", "shared", "bench", "torch_reference.py")
+from yardstick import REPO, matmul_peak_gflops, mean_seconds, torch_reference
+
 # Multiply-accumulates of the full generator per pixel: 49.6 GMAC at 256x256.
 GMAC_PER_256 = 49.6
 
 
 def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _median_seconds(fn, repeats):
-    fn()  # warm-up: tracing, XLA compilation, oneDNN primitive caches
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
-
-
-def measure_matmul_peak():
-    import numpy as np
-    import tensorflow as tf
-
-    n = 4096
-    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
-    b = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
-    ta, tb = tf.constant(a), tf.constant(b)
-    matmul = tf.function(lambda: tf.linalg.matmul(ta, tb))
-    flops = 2 * n**3
-    tf_rate = flops / _median_seconds(lambda: matmul().numpy(), 3) / 1e9
-    np_rate = flops / _median_seconds(lambda: a @ b, 3) / 1e9
-    return {"tf_matmul_gflops": tf_rate, "numpy_matmul_gflops": np_rate}
 
 
 def measure_generator(height, width, jit_compile, repeats):
@@ -64,7 +39,7 @@ def measure_generator(height, width, jit_compile, repeats):
         np.random.default_rng(0).uniform(-1, 1, (1, height, width, 3)).astype("float32")
     )
     forward = tf.function(lambda: model(x, training=False), jit_compile=jit_compile)
-    seconds = _median_seconds(lambda: forward().numpy(), repeats)
+    seconds = mean_seconds(lambda: forward().numpy(), repeats)
     gflop = 2 * GMAC_PER_256 * (height * width) / (256 * 256)
     return {"seconds": seconds, "gflops": gflop / seconds, "peak_rss_mb": _peak_rss_mb()}
 
@@ -87,7 +62,7 @@ def _child(args):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.path.insert(0, REPO)
     if args.child == "matmul":
-        result = measure_matmul_peak()
+        result = matmul_peak_gflops()
     elif args.child == "12mp":
         result = measure_12mp_tiled()
     else:
@@ -116,28 +91,18 @@ def main():
         return
 
     peak = _run_child("matmul", args.repeats)
-    best_peak = max(peak.values())
+    best_peak = peak["best"]
     print(
         f"matmul peak: tf {peak['tf_matmul_gflops']:.0f} GFLOP/s, "
         f"numpy {peak['numpy_matmul_gflops']:.0f} GFLOP/s (best {best_peak:.0f})"
     )
-    torch_result = None
-    if not args.no_torch and os.path.exists(TORCH_REFERENCE):
-        try:
-            run = subprocess.run(
-                [sys.executable, TORCH_REFERENCE, "--json"],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            torch_result = json.loads(run.stdout.strip().splitlines()[-1])
-            print(
-                f"PyTorch reference: 256x256 {torch_result['generator_256_s']:.3f} s, "
-                f"720x1280 {torch_result['generator_720p_s']:.2f} s "
-                f"(sgemm {torch_result['sgemm_gflops']} GFLOP/s)"
-            )
-        except (subprocess.CalledProcessError, ValueError) as error:
-            print(f"PyTorch reference skipped: {str(error).splitlines()[0]}")
+    torch_result = None if args.no_torch else torch_reference()
+    if torch_result:
+        print(
+            f"PyTorch reference: 256x256 {torch_result['generator_256_s']:.3f} s, "
+            f"720x1280 {torch_result['generator_720p_s']:.2f} s "
+            f"(sgemm {torch_result['sgemm_gflops']} GFLOP/s)"
+        )
     torch_seconds = {
         "256x256": torch_result and torch_result["generator_256_s"],
         "720x1280": torch_result and torch_result["generator_720p_s"],

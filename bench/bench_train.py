@@ -9,7 +9,8 @@ step's floating-point operations are counted on its graph by the TensorFlow
 profiler, and divided by the fp32 matmul rate measured in the same run
 (tf.linalg.matmul, 4096x4096) to give the time the step would take at matmul
 peak; `fraction_of_peak` = that time / measured time. Yardstick: the
-reference PyTorch iteration takes 3.9-4.0 s on the 2-core CI machine.
+reference PyTorch iteration (../shared/bench/torch_reference.py), timed in the
+same run when torch is installed (3.9-4.0 s on a quiet 2-core CI machine).
 VGG weights are random (no download needed): the cost is the same.
 """
 
@@ -25,23 +26,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from yardstick import matmul_peak_gflops, torch_reference  # noqa: E402
 
 from keras_deblur.gan import DeblurGAN  # noqa: E402
 from keras_deblur.losses import build_perceptual_loss  # noqa: E402
 from keras_deblur.models import build_critic, build_generator  # noqa: E402
-
-
-def measure_matmul_gflops(n=4096, repeats=3):
-    a = tf.random.normal((n, n))
-    b = tf.random.normal((n, n))
-    matmul = tf.function(lambda: tf.linalg.matmul(a, b))
-    matmul().numpy()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        matmul().numpy()
-        times.append(time.perf_counter() - start)
-    return 2 * n**3 / min(times) / 1e9
 
 
 def _make_gan(jit_compile):
@@ -90,12 +79,15 @@ def main():
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--no_jit", action="store_true", help="skip the jit_compile=True run")
+    parser.add_argument("--no_torch", action="store_true", help="skip the PyTorch yardstick")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
     results = {"size": args.size, "batch": 1, "critic_steps": 5, "iterations": args.iterations}
     results["device"] = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
-    results["matmul_gflops"] = measure_matmul_gflops()
+    results["matmul_gflops"] = matmul_peak_gflops()["best"]
+    reference = None if args.no_torch else torch_reference()
+    results["pytorch_seconds_per_step"] = reference and reference["train_iteration_256_s"]
     results["step_gflop"] = count_step_gflops(args.size)
     ideal = results["step_gflop"] / results["matmul_gflops"]
     results["seconds_at_matmul_peak"] = ideal
@@ -106,7 +98,8 @@ def main():
         results[f"{key}_seconds_per_step"] = seconds
         results[f"{key}_first_step_seconds"] = first
         results[f"{key}_fraction_of_peak"] = ideal / seconds
-        results[f"{key}_vs_pytorch_3.9s"] = seconds / 3.9
+        if results["pytorch_seconds_per_step"] and args.size == 256:
+            results[f"{key}_vs_pytorch"] = seconds / results["pytorch_seconds_per_step"]
     if args.json:
         print(json.dumps(results, indent=2))
         return
@@ -115,13 +108,16 @@ def main():
         f"({results['device']}): {results['step_gflop']:.1f} GFLOP per step; "
         f"matmul peak {results['matmul_gflops']:.1f} GFLOP/s -> {ideal:.2f} s at peak"
     )
+    if results["pytorch_seconds_per_step"]:
+        print(f"  PyTorch reference (same run): {results['pytorch_seconds_per_step']:.2f} s/step")
     for key in ("no_xla", "xla"):
         if f"{key}_seconds_per_step" in results:
+            ratio = results.get(f"{key}_vs_pytorch")
             print(
                 f"  {key:7s} {results[f'{key}_seconds_per_step']:.2f} s/step "
                 f"(first step incl. compile {results[f'{key}_first_step_seconds']:.0f} s), "
-                f"{100 * results[f'{key}_fraction_of_peak']:.0f}% of matmul peak, "
-                f"{results[f'{key}_vs_pytorch_3.9s']:.2f}x the PyTorch reference's 3.9 s"
+                f"{100 * results[f'{key}_fraction_of_peak']:.0f}% of matmul peak"
+                + (f", {ratio:.2f}x the PyTorch reference" if ratio else "")
             )
 
 

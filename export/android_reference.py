@@ -22,6 +22,10 @@ The Kotlin code, and therefore this module:
 
 import numpy as np
 
+# The tile grid and blending weights are the library's own, which the Kotlin
+# `Deblurrer.tileStarts` and `Deblurrer.ramp` reproduce.
+from keras_deblur.inference import blend_ramp, tile_starts
+
 _SCALE = np.float32(2.0 / 255.0)
 
 
@@ -75,27 +79,6 @@ def reflect_index(index, size):
     return np.where(index < size, index, period - index)
 
 
-def tile_starts(size, tile, overlap):
-    """Tile origins along one side (`Deblurrer.tileStarts`)."""
-    if size <= tile:
-        return [0]
-    step = tile - overlap
-    starts = list(range(0, size - tile, step))
-    starts.append(size - tile)
-    return starts
-
-
-def ramp(length, overlap):
-    """Blending weights, linear over `overlap` pixels at each end, never 0 (`Deblurrer.ramp`)."""
-    weights = np.ones(length, np.float32)
-    rise = min(overlap, length // 2)
-    if rise > 0:
-        edge = (np.arange(rise, dtype=np.float32) + np.float32(0.5)) / np.float32(rise)
-        weights[:rise] = edge
-        weights[length - rise :] = edge[::-1]
-    return weights
-
-
 def deblur_pixels(run_model, pixels, tile_size, overlap=32):
     """Deblurs an ARGB photo exactly as `Deblurrer.deblur` does.
 
@@ -127,7 +110,7 @@ def deblur_pixels(run_model, pixels, tile_size, overlap=32):
             source_x = left + reflect_index(np.arange(tile_w), cols)
             tile = floats[source_y[:, None], source_x[None, :]]
             output = np.asarray(run_model(tile[None]), np.float32)[0, :rows, :cols]
-            window = np.outer(ramp(rows, overlap), ramp(cols, overlap))[:, :, None]
+            window = np.outer(blend_ramp(rows, overlap), blend_ramp(cols, overlap))[:, :, None]
             total[top : top + rows, left : left + cols] += output * window
             weights[top : top + rows, left : left + cols] += window
     return output_to_pixels(total / weights, alpha)

@@ -116,7 +116,11 @@ def predict_padded(model, image):
     return np.asarray(output)[0, :height, :width, :]
 
 
-def _tile_starts(size, tile, overlap):
+def tile_starts(size, tile, overlap):
+    """Origins of tiles of side `tile` overlapping by `overlap` along a side of `size`.
+
+    The last tile is aligned with the end, so every pixel is covered.
+    """
     if size <= tile:
         return [0]
     step = tile - overlap
@@ -125,7 +129,7 @@ def _tile_starts(size, tile, overlap):
     return starts
 
 
-def _ramp(length, overlap):
+def blend_ramp(length, overlap):
     """1-D blending weights: rise over `overlap` pixels at each end, never 0."""
     ramp = np.ones(length, np.float32)
     rise = min(overlap, length // 2)
@@ -163,12 +167,12 @@ def predict_tiled(model, image, tile_size=DEFAULT_TILE_SIZE, tile_overlap=DEFAUL
     height, width = image.shape[:2]
     total = np.zeros((height, width, 3), np.float32)
     weights = np.zeros((height, width, 1), np.float32)
-    for top in _tile_starts(height, tile_size, tile_overlap):
-        for left in _tile_starts(width, tile_size, tile_overlap):
+    for top in tile_starts(height, tile_size, tile_overlap):
+        for left in tile_starts(width, tile_size, tile_overlap):
             tile = image[top : top + tile_size, left : left + tile_size]
             output = predict_padded(model, tile)
             tile_h, tile_w = tile.shape[:2]
-            window = np.outer(_ramp(tile_h, tile_overlap), _ramp(tile_w, tile_overlap))
+            window = np.outer(blend_ramp(tile_h, tile_overlap), blend_ramp(tile_w, tile_overlap))
             total[top : top + tile_h, left : left + tile_w] += output * window[:, :, None]
             weights[top : top + tile_h, left : left + tile_w] += window[:, :, None]
     return total / weights

@@ -37,6 +37,7 @@ from keras_deblur.data.embedded import embedded_photo_paths
 from keras_deblur.data.images import (
     IMAGE_EXTENSIONS,
     ImageReadError,
+    check_image_file,
     list_images,
     read_image,
     write_image,
@@ -70,11 +71,7 @@ def probe_image(path):
     Raises:
         ImageReadError: one line naming the file and the problem.
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ImageReadError(f"{path}: no such file")
-    if os.path.getsize(path) == 0:
-        raise ImageReadError(f"{path}: empty file (0 bytes)")
+    path = check_image_file(path)
     try:
         with Image.open(path) as image:
             width, height = image.size

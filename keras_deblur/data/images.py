@@ -13,6 +13,20 @@ class ImageReadError(ValueError):
     """An image file is missing, empty, corrupt or not an image."""
 
 
+def check_image_file(path):
+    """Returns `path` as a str if it names a non-empty file.
+
+    Raises:
+        ImageReadError: "<path>: no such file" or "<path>: empty file (0 bytes)".
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ImageReadError(f"{path}: no such file")
+    if os.path.getsize(path) == 0:
+        raise ImageReadError(f"{path}: empty file (0 bytes)")
+    return path
+
+
 def read_image(path):
     """Reads an image file as an RGB(A) or grayscale array.
 
@@ -27,11 +41,7 @@ def read_image(path):
     Raises:
         ImageReadError: one line naming the file and the problem.
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ImageReadError(f"{path}: no such file")
-    if os.path.getsize(path) == 0:
-        raise ImageReadError(f"{path}: empty file (0 bytes)")
+    path = check_image_file(path)
     data = np.fromfile(path, dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
