@@ -10,18 +10,8 @@ user's own blurred photos can replace them.
 
 import numpy as np
 
-from keras_deblur.data.images import list_images, read_image
+from keras_deblur.data.images import list_images, read_image, to_rgb_uint8
 from keras_deblur.inference import to_model_range
-
-
-def _to_rgb_uint8(image):
-    if image.dtype == np.uint16:
-        image = (image.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
-    return image[:, :, :3]
 
 
 def _centre_crop(image, size):
@@ -47,7 +37,7 @@ def folder_images(folder, size, count=None):
         list of float32 `(height, width, 3)` arrays in [-1, 1].
     """
     paths = list_images(folder)[:count]
-    return [to_model_range(_centre_crop(_to_rgb_uint8(read_image(p)), size)) for p in paths]
+    return [to_model_range(_centre_crop(to_rgb_uint8(read_image(p)), size)) for p in paths]
 
 
 def embedded_pairs(split, size, count, seed=0, **blur_options):

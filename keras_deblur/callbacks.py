@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_deblur.data.images import write_image
+from keras_deblur.inference import from_model_range
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ class SampleImages(keras.callbacks.Callback):
             self.model.generator(self.blurred, training=False)
         ).astype("float32")
         strips = np.concatenate([self.blurred, deblurred, self.sharp], axis=2)
-        return np.clip(np.round((strips + 1.0) * 127.5), 0, 255).astype("uint8")
+        return from_model_range(strips)
 
     def on_epoch_end(self, epoch, logs=None):
         if not _finite_losses(logs):

@@ -36,7 +36,13 @@ from tqdm import tqdm
 from keras_deblur import baselines, detection, metrics, report
 from keras_deblur.data.datasets import find_image_pairs, probe_image
 from keras_deblur.data.embedded import embedded_photo_paths
-from keras_deblur.data.images import ImageReadError, list_images, read_image, write_image
+from keras_deblur.data.images import (
+    ImageReadError,
+    list_images,
+    read_image,
+    to_rgb_uint8,
+    write_image,
+)
 from keras_deblur.data.motion_blur import synthesize_blur
 from keras_deblur.inference import deblur
 from keras_deblur.models import load_generator
@@ -60,15 +66,6 @@ class EvaluationInputError(ValueError):
         self.problems = list(problems)
         more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
         super().__init__(self.problems[0] + more)
-
-
-def _to_rgb_uint8(image):
-    """Gray -> RGB, RGBA -> RGB, 16 -> 8 bit: metrics compare 8-bit RGB."""
-    if image.dtype == np.uint16:
-        image = ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    return np.ascontiguousarray(image[:, :, :3])
 
 
 def _sample_name(path, root):
@@ -113,8 +110,8 @@ def _check_sharp_files(paths):
 
 def _paired_samples(pairs, root):
     for blurred_path, sharp_path in pairs:
-        blurred = _to_rgb_uint8(read_image(blurred_path))
-        sharp = _to_rgb_uint8(read_image(sharp_path))
+        blurred = to_rgb_uint8(read_image(blurred_path))
+        sharp = to_rgb_uint8(read_image(sharp_path))
         if blurred.shape != sharp.shape:
             raise EvaluationInputError(
                 [_size_mismatch(blurred_path, blurred.shape, sharp_path, sharp.shape)]
@@ -131,7 +128,7 @@ def _paired_samples(pairs, root):
 
 def _synthetic_samples(paths, root, seed, blur_options):
     for index, path in enumerate(paths):
-        sharp = _to_rgb_uint8(read_image(path))
+        sharp = to_rgb_uint8(read_image(path))
         # One generator per image: image i gets the same blur whatever --limit is.
         rng = np.random.default_rng([seed, index])
         blurred, kernel = synthesize_blur(sharp, rng, **blur_options)

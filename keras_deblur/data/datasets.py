@@ -40,9 +40,11 @@ from keras_deblur.data.images import (
     check_image_file,
     list_images,
     read_image,
+    to_rgb_uint8,
     write_image,
 )
 from keras_deblur.data.motion_blur import random_psf, synthesize_blur
+from keras_deblur.inference import to_model_range
 
 logger = logging.getLogger(__name__)
 
@@ -176,19 +178,6 @@ def find_image_pairs(root):
     return [(blurred[key], sharp[key]) for key in sorted(blurred)]
 
 
-def _as_rgb_uint8(image):
-    """Gray -> RGB, RGBA -> RGB (alpha dropped), 16 -> 8 bit."""
-    if image.dtype == np.uint16:
-        image = ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
-    if image.ndim == 2:
-        return np.repeat(image[:, :, None], 3, axis=2)
-    return np.ascontiguousarray(image[:, :, :3])
-
-
-def _to_model_range(image):
-    return image.astype(np.float32) * np.float32(1 / 127.5) - np.float32(1.0)
-
-
 def _cover(image, crop_size):
     """Upscales so both sides are at least `crop_size`, keeping the aspect ratio."""
     height, width = image.shape[:2]
@@ -217,8 +206,8 @@ def _trim_to_multiple(image):
 
 
 def _load_pair(blurred_path, sharp_path, rng, crop_size, training, resize):
-    blurred = _as_rgb_uint8(read_image(blurred_path))
-    sharp = _as_rgb_uint8(read_image(sharp_path))
+    blurred = to_rgb_uint8(read_image(blurred_path))
+    sharp = to_rgb_uint8(read_image(sharp_path))
     if blurred.shape != sharp.shape:
         raise ImageReadError(
             f"{blurred_path}: size {blurred.shape[1]}x{blurred.shape[0]} differs from "
@@ -239,7 +228,7 @@ def _load_pair(blurred_path, sharp_path, rng, crop_size, training, resize):
 
 
 def _blur_on_the_fly(sharp_path, rng, crop_size, training, blur_options):
-    sharp = _as_rgb_uint8(read_image(sharp_path))
+    sharp = to_rgb_uint8(read_image(sharp_path))
     kernel_options = {k: v for k, v in blur_options.items() if k in _KERNEL_OPTIONS}
     kernel = random_psf(rng, **kernel_options)
     noise = {k: v for k, v in blur_options.items() if k in ("gamma", "noise_std")}
@@ -280,7 +269,7 @@ def _make_example(load, crop_size, training, *args):
         return empty, empty, np.bool_(False)
     if training and rng.random() < 0.5:
         blurred, sharp = blurred[:, ::-1], sharp[:, ::-1]
-    return _to_model_range(blurred), _to_model_range(sharp), np.bool_(True)
+    return to_model_range(blurred), to_model_range(sharp), np.bool_(True)
 
 
 def _stream(columns, load, crop_size, training, seed):

@@ -56,6 +56,21 @@ def read_image(path):
     return image
 
 
+def to_rgb_uint8(image):
+    """Gray -> RGB, RGBA -> RGB (alpha dropped), 16 -> 8 bit (rounded).
+
+    For code that needs plain 8-bit RGB: training pairs, metrics, calibration.
+    `keras_deblur.inference.deblur` keeps the input's layout instead.
+    """
+    if image.dtype == np.uint16:
+        image = ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    return np.ascontiguousarray(image[:, :, :3])
+
+
 def write_image(path, image):
     """Writes an RGB(A) or grayscale uint8/uint16 array, creating parent folders.
 
