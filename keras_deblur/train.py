@@ -146,27 +146,15 @@ def _check_dirs(dirs, flag):
             raise FileNotFoundError(f"{path}: directory not found (--{flag})")
 
 
-def _image_size(path):
-    from PIL import Image
-
-    from keras_deblur.data.images import ImageReadError
-
-    try:
-        with Image.open(path) as image:
-            return image.size[1], image.size[0]
-    except Exception as error:  # noqa: BLE001 - Pillow raises many types
-        raise ImageReadError(f"{path}: cannot read the image size ({error})") from error
-
-
 def _check_crop_fits(dirs, crop_size, paired):
     """Fails early, naming the file, if any image is smaller than the crop (headers only)."""
-    from keras_deblur.data.datasets import find_image_pairs
+    from keras_deblur.data.datasets import find_image_pairs, probe_image
     from keras_deblur.data.images import list_images
 
     for root in dirs:
         paths = [sharp for _, sharp in find_image_pairs(root)] if paired else list_images(root)
         for path in paths:
-            height, width = _image_size(path)
+            height, width = probe_image(path)
             if crop_size > min(height, width):
                 raise ValueError(
                     f"{path}: image is {width}x{height}, smaller than crop_size={crop_size}"
