@@ -27,6 +27,10 @@ from keras_deblur.inference import MIN_NETWORK_SIZE, SIZE_MULTIPLE
 
 QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8")
 IO_TYPES = ("float", "int8", "uint8")
+WINOGRAD_MODES = ("auto", "on", "off")
+# Float models meant for XNNPACK (CPU); fp16 models are for the GPU delegate,
+# which has its own Winograd convs, and int8 loses precision in the transforms.
+_WINOGRAD_AUTO = ("fp32", "dynamic")
 SIGNATURE_KEY = "serving_default"
 INPUT_NAME = "blurred"
 OUTPUT_NAME = "deblurred"
@@ -108,6 +112,24 @@ def check_generator_shapes(model, input_size, name="model"):
             f"{name}: not a DeblurGAN generator (input {probe_shape} gives output "
             f"{output_shape}, expected the same shape)"
         )
+
+
+def uses_winograd(quantization, winograd="auto"):
+    """Whether a `quantization` export computes 3x3 convs by Winograd F(2x2, 3x3).
+
+    Args:
+        quantization: one of `QUANTIZATIONS`.
+        winograd: `"auto"` (fp32 and dynamic-range models: the CPU ones),
+            `"on"` or `"off"`.
+
+    Raises:
+        ExportError: `winograd` is not one of `WINOGRAD_MODES`.
+    """
+    if winograd not in WINOGRAD_MODES:
+        raise ExportError(f"winograd must be one of {WINOGRAD_MODES}. Received: {winograd!r}")
+    if winograd == "auto":
+        return quantization in _WINOGRAD_AUTO
+    return winograd == "on"
 
 
 def _write_saved_model(model, input_size, directory):
@@ -224,9 +246,16 @@ def convert_generator(
     representative_dataset=None,
     io_type="float",
     float_norm=False,
+    optimize_graph=True,
+    winograd="auto",
     name="model",
 ):
     """Converts a generator to a TFLite flatbuffer with builtin ops only.
+
+    By default the converted graph is `export.xnnpack_graph.rewrite_for_xnnpack`
+    of the model: the same function with reflection padding, transposed
+    convs and (fp32/dynamic) 3x3 convs expressed in ops that XNNPACK runs
+    fast. The validation against the original Keras model checks it.
 
     Args:
         model: `keras.Model` generator, `(batch, H, W, 3)` -> same, [-1, 1].
@@ -246,6 +275,11 @@ def convert_generator(
         float_norm: bool. For int8: keep the InstanceNorm ops in float32
             (mixed int8/float model, float I/O) instead of full-integer.
             Defaults to False.
+        optimize_graph: bool. Convert the XNNPACK-friendly rewrite of the
+            model instead of its layers as they are. Defaults to True.
+        winograd: `"auto"`, `"on"` or `"off"`: 3x3 stride-1 convs by
+            Winograd F(2x2, 3x3) in the rewrite (`uses_winograd`). Ignored
+            without `optimize_graph`. Defaults to "auto".
         name: str. Shown in error messages, e.g. the weights path.
 
     Returns:
@@ -257,6 +291,10 @@ def convert_generator(
     """
     check_input_size(input_size)
     check_generator_shapes(model, input_size, name)
+    if optimize_graph:
+        from export.xnnpack_graph import rewrite_for_xnnpack
+
+        model = rewrite_for_xnnpack(model, winograd=uses_winograd(quantization, winograd))
     with tempfile.TemporaryDirectory(prefix="keras_deblur_export_") as directory:
         _write_saved_model(model, input_size, directory)
         converter = tf.lite.TFLiteConverter.from_saved_model(directory)

@@ -21,11 +21,13 @@ import sys
 from export import calibration
 from export.convert import (
     QUANTIZATIONS,
+    WINOGRAD_MODES,
     ExportError,
     check_input_size,
     convert_generator,
     parse_input_size,
     size_tag,
+    uses_winograd,
 )
 from export.validate import DEFAULT_LATENCY_SIZE, report_path, validate_tflite
 
@@ -79,6 +81,8 @@ def export_generator(
     input_sizes=((256, 256),),
     io_type="float",
     int8_float_norm=False,
+    optimize_graph=True,
+    winograd="auto",
     calibration_dir=None,
     num_calibration_images=16,
     validation_dir=None,
@@ -102,6 +106,10 @@ def export_generator(
         io_type: `"float"`, `"int8"` or `"uint8"` input/output of int8 models.
         int8_float_norm: bool. Keep InstanceNorm in float32 in the int8
             model (mixed int8/float, float I/O); see `convert_generator`.
+        optimize_graph: bool. Convert the XNNPACK-friendly rewrite of the
+            generator (`export.xnnpack_graph`). Defaults to True.
+        winograd: `"auto"` (fp32 and dynamic-range), `"on"` or `"off"`:
+            3x3 convs by Winograd F(2x2, 3x3) in the rewrite.
         calibration_dir: folder of blurred photos for int8 calibration;
             None: synthetic blur of the embedded photos.
         num_calibration_images: int. Calibration images.
@@ -132,6 +140,7 @@ def export_generator(
             )
     for size in input_sizes:
         check_input_size(size)
+    uses_winograd("fp32", winograd)  # a bad mode fails before the slow part
     model, name = _load(weights)
     blur_options = blur_options or {}
     os.makedirs(output_dir, exist_ok=True)
@@ -163,6 +172,8 @@ def export_generator(
                 representative_dataset=representative,
                 io_type=io_type if quantization == "int8" else "float",
                 float_norm=int8_float_norm and quantization == "int8",
+                optimize_graph=optimize_graph,
+                winograd=winograd,
                 name=name,
             )
             if quantization == "fp32":
@@ -183,6 +194,10 @@ def export_generator(
             )
             report["model_path"] = os.path.basename(path)
             report["source"] = name
+            report["graph"] = {
+                "xnnpack_rewrite": optimize_graph,
+                "winograd": optimize_graph and uses_winograd(quantization, winograd),
+            }
             if quantization == "int8":
                 report["instance_norm"] = "float32" if int8_float_norm else "int8"
                 report["calibration"] = {
@@ -246,6 +261,8 @@ def main(argv):
             input_sizes=sizes,
             io_type=f.io_type,
             int8_float_norm=f.int8_float_norm,
+            optimize_graph=f.optimize_graph,
+            winograd=f.winograd,
             calibration_dir=f.calibration_dir,
             num_calibration_images=f.num_calibration_images,
             validation_dir=f.validation_dir,
@@ -282,6 +299,18 @@ def _define_flags():
     )
     flags.DEFINE_bool(
         "int8_float_norm", False, "int8 model with InstanceNorm kept in float32 (float I/O)."
+    )
+    flags.DEFINE_bool(
+        "optimize_graph",
+        True,
+        "Convert the XNNPACK-friendly rewrite (sliced reflection padding, transposed convs as "
+        "four convs); --nooptimize_graph converts the Keras layers as they are.",
+    )
+    flags.DEFINE_enum(
+        "winograd",
+        "auto",
+        list(WINOGRAD_MODES),
+        "3x3 convs by Winograd F(2x2,3x3) in the rewrite; auto: fp32 and dynamic models.",
     )
     flags.DEFINE_string(
         "calibration_dir", None, "Blurred photos for int8 calibration (default: embedded)."

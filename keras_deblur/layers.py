@@ -103,7 +103,10 @@ class InstanceNormalization(keras.layers.Layer):
         x = ops.cast(inputs, "float32")
         mean = ops.mean(x, axis=(1, 2), keepdims=True)
         centred = x - mean
-        variance = ops.mean(ops.square(centred), axis=(1, 2), keepdims=True)
+        # centred * centred, not ops.square: TFLite fuses the latter with the
+        # subtraction into SQUARED_DIFFERENCE, which int8 XNNPACK lacks (10.4 ms
+        # vs 0.6 ms for an int8 norm at 64x64x256).
+        variance = ops.mean(centred * centred, axis=(1, 2), keepdims=True)
         outputs = centred * ops.rsqrt(variance + self.epsilon)
         if self.affine:
             outputs = outputs * self.gamma + self.beta

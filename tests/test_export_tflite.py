@@ -96,14 +96,23 @@ def test_every_quantization_converts_to_builtin_ops_only(generator, quantization
     )
     operators = list_operators(flatbuffer)
     assert not [op for op in operators if op.startswith(("CUSTOM", "UNKNOWN"))]
-    # Reflection padding must survive as the builtin MIRROR_PAD, not a Flex op.
-    assert operators["MIRROR_PAD"] == 4 and operators["CONV_2D"] == 6
-    assert operators["TRANSPOSE_CONV"] == 2
+    # The XNNPACK rewrite leaves none of the ops XNNPACK runs slowly or not at all.
+    assert not {"MIRROR_PAD", "TRANSPOSE_CONV", "SQUARED_DIFFERENCE"} & set(operators)
+    # Winograd (fp32 and dynamic only) folds its kernel transform to constants.
+    assert ("SPACE_TO_DEPTH" in operators) == (quantization in ("fp32", "dynamic"))
+    assert not {"EINSUM", "BATCH_MATMUL", "TRANSPOSE"} & set(operators)
     output = TFLiteGenerator(flatbuffer).predict_on_batch(images[0][None])
     assert output.shape == (1, 32, 32, 3) and np.all(np.abs(output) <= 1.0)
 
 
-def test_int8_with_float_instance_norm_is_closer_to_keras(generator):
+def test_unoptimized_graph_keeps_the_keras_layers(generator):
+    operators = list_operators(convert_generator(generator, "fp32", (32, 32), optimize_graph=False))
+    # Reflection padding survives as the builtin MIRROR_PAD, not a Flex op.
+    assert operators["MIRROR_PAD"] == 4 and operators["CONV_2D"] == 6
+    assert operators["TRANSPOSE_CONV"] == 2
+
+
+def test_int8_instance_norm_is_nearly_as_close_to_keras_as_a_float_one(generator):
     images = [
         np.random.default_rng(i).uniform(-1, 1, (32, 32, 3)).astype("float32") for i in range(4)
     ]
@@ -123,7 +132,9 @@ def test_int8_with_float_instance_norm_is_closer_to_keras(generator):
         )
         for name, fb in (("full", full), ("mixed", mixed))
     }
-    assert fidelity["mixed"] > fidelity["full"] + 3.0
+    # Float norms are closer still, but the int8 norm no longer costs much:
+    # its variance is a MUL (int8 SQUARED_DIFFERENCE lost 8 dB here: 34.3 vs 42.7).
+    assert fidelity["full"] < fidelity["mixed"] < fidelity["full"] + 3.0
 
 
 def test_quantized_models_are_smaller(trained_reports):
@@ -317,7 +328,9 @@ def test_cli_writes_model_and_report(generator, tmp_path):
     with open(out / "generator_fp32_32x32.json") as file:
         report = json.load(file)
     assert report["passed"] and report["io"]["input"]["shape"] == [1, 32, 32, 3]
-    assert list_operators(str(out / "generator_fp32_32x32.tflite"))["CONV_2D"] == 6
+    assert report["graph"] == {"xnnpack_rewrite": True, "winograd": True}
+    # head, 2 down, 2 residual convs as 16 Winograd GEMMs each, 2 x 4 parity convs, tail.
+    assert list_operators(str(out / "generator_fp32_32x32.tflite"))["CONV_2D"] == 1 + 2 + 32 + 8 + 1
 
 
 def test_cli_exits_with_one_line_for_missing_weights(tmp_path):
