@@ -119,6 +119,7 @@ class ParityConv2DTranspose(keras.layers.Layer):
         config.update({"filters": self.filters})
         return config
 
+
 # Winograd F(2x2, 3x3) (Lavin & Gray, 2016): a 2x2 block of outputs of a 3x3
 # conv from the 4x4 input tile around it, with 16 multiplications per
 # (input, output) channel pair instead of 36. Output = A^T [(G g G^T) * (B^T d B)] A.
