@@ -6,14 +6,18 @@
 For each size, converts the generator (default: the full 9-block generator
 with random weights, which time the same as trained ones) to fp32, fp16,
 dynamic-range, int8 and int8-with-float-InstanceNorm models with that fixed
-input size, plus an fp32 dynamic-shape model resized to it, and times one inference (median of
-`--repeats`, after a warm-up) with 1 and 2 XNNPACK threads. Keras is timed
+input size, plus an fp32 dynamic-shape model resized to it, all as the export
+writes them (the XNNPACK rewrite, Winograd for fp32 and dynamic-range), and
+for comparison fp32 without Winograd (`fp32_direct`) and fp32 of the Keras
+layers as they are (`fp32_keras_layers`, no rewrite). Each is timed for one
+inference (median of `--repeats`, after a warm-up) with 1 and 2 XNNPACK threads. Keras is timed
 in the same run on the same input (`predict_on_batch`, TensorFlow limited to
 the largest thread count, so compare it with that row). Printed ratios and
 the issue's targets:
 
 - fp32 TFLite / Keras            target <= 0.8
-- int8 TFLite / fp32 TFLite      target <= 0.5
+- int8 TFLite / fp32 TFLite      target <= 0.5 (also against fp32_direct, the
+                                 same direct convs as int8)
 - dynamic-shape / fixed-size fp32 (the cost of resizing at run time)
 """
 
@@ -105,6 +109,10 @@ def run(weights, sizes, threads, repeats, num_res_blocks, calibration_images):
             float_norm=True,
         )
         flatbuffers["fp32_dynamic_shape"] = convert_generator(model, "fp32", None)
+        flatbuffers["fp32_direct"] = convert_generator(model, "fp32", size, winograd="off")
+        flatbuffers["fp32_keras_layers"] = convert_generator(
+            model, "fp32", size, optimize_graph=False
+        )
         for variant, flatbuffer in flatbuffers.items():
             entry["tflite_ms"][variant] = {
                 str(count): _tflite_ms(flatbuffer, size, count, repeats) for count in threads
@@ -129,7 +137,9 @@ def ratios(results, threads):
             lines.append(
                 f"  {count} thread(s): fp32 TFLite / Keras = {fp32 / keras_ms:.2f} "
                 f"(target <= {TARGET_FP32_VS_KERAS}); int8 / fp32 TFLite = {ms['int8'] / fp32:.2f} "
-                f"(target <= {TARGET_INT8_VS_FP32}); int8 with float norms / fp32 = "
+                f"(target <= {TARGET_INT8_VS_FP32}); int8 / fp32 direct convs = "
+                f"{ms['int8'] / ms['fp32_direct']:.2f}; rewrite gain: fp32 Keras layers / fp32 = "
+                f"{ms['fp32_keras_layers'] / fp32:.2f}; int8 with float norms / fp32 = "
                 f"{ms['int8_float_norm'] / fp32:.2f}; fp16 / fp32 = {ms['fp16'] / fp32:.2f}; "
                 f"dynamic-range / fp32 = {ms['dynamic'] / fp32:.2f}; dynamic-shape / fixed = "
                 f"{ms['fp32_dynamic_shape'] / fp32:.2f}"

@@ -86,6 +86,20 @@ def _mirror_pad_modes(flatbuffer):
     return modes
 
 
+def _max_tensor_rank(flatbuffer):
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(flatbuffer, 0)
+    return max(
+        (
+            model.Subgraphs(s).Tensors(t).ShapeLength()
+            for s in range(model.SubgraphsLength())
+            for t in range(model.Subgraphs(s).TensorsLength())
+        ),
+        default=0,
+    )
+
+
 def gpu_compatibility(flatbuffer):
     """Checks a model against the TFLite GPU delegate's op support.
 
@@ -95,7 +109,7 @@ def gpu_compatibility(flatbuffer):
     Returns:
         `(compatible, issues, analyzer_text)`: the verdict (bool), a list of
         one-line reasons it is False (unsupported ops, dynamic input shape,
-        symmetric mirror padding), and the GPU lines of the TFLite analyzer's
+        symmetric mirror padding, tensors of more than 4 dimensions), and the GPU lines of the TFLite analyzer's
         output run with `gpu_compatibility=True`.
     """
     issues = [
@@ -107,6 +121,9 @@ def gpu_compatibility(flatbuffer):
         issues.append("MIRROR_PAD in SYMMETRIC mode (the GPU delegate supports REFLECT only)")
     if _has_dynamic_input(flatbuffer):
         issues.append("dynamic input shape (the GPU delegate needs static shapes)")
+    rank = _max_tensor_rank(flatbuffer)
+    if rank > 4:
+        issues.append(f"{rank}-D tensors (the GPU delegate's kernels take 4-D tensors)")
     text = _analyzer_text(flatbuffer)
     analyzer = "\n".join(line.strip() for line in text.splitlines() if "GPU" in line)
     return not issues, issues, analyzer

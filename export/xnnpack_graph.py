@@ -1,7 +1,7 @@
 """The generator rewritten with ops that XNNPACK (LiteRT's CPU backend) runs fast.
 
-Two layers of the Keras generator convert to TFLite ops that XNNPACK does not
-accelerate well, measured at 256x256 with 2 threads on a 2-core x86 CPU:
+Parts of the Keras generator convert to TFLite ops that XNNPACK does not run
+well (timed with 2 threads on a 2-core AVX2 CPU):
 
 - `ReflectionPadding2D` becomes MIRROR_PAD, which XNNPACK does not support:
   each one runs in TFLite's reference kernel (7.0 ms at 64x64x256, 27 ms
@@ -14,13 +14,16 @@ accelerate well, measured at 256x256 with 2 threads on a 2-core x86 CPU:
   transposed conv is an ordinary small conv of the input (1x1, 1x2, 2x1,
   2x2 taps of the 3x3 kernel), so four CONV_2Ds and an interleave give the
   same result in 16 and 26 ms.
+- The residual blocks' 3x3 convs (87% of the multiply-adds) run at the CPU's
+  GEMM peak already; Winograd F(2x2, 3x3) needs 2.25x fewer multiplications
+  (`WinogradConv2D`: 17 instead of 25 ms at 64x64x256). For float models.
 
-`rewrite_for_xnnpack(model)` returns a copy of a generator with those layers
-swapped for the equivalents below, sharing the weights' values; it computes
+`rewrite_for_xnnpack(model, winograd)` returns a copy of a generator with
+those layers swapped for the equivalents below, with the same weights; it computes
 the same function (float rounding aside), so the export validation against
 the original Keras model still applies. The ops used (STRIDED_SLICE,
-CONCATENATION, PAD, CONV_2D, RESHAPE) are also supported by the TFLite GPU
-delegate and quantize to int8.
+CONCATENATION, PAD, CONV_2D, RESHAPE, SPACE_TO_DEPTH, ADD, SUB), all on 4-D
+tensors, are also supported by the TFLite GPU delegate and quantize to int8.
 """
 
 import keras
@@ -231,18 +234,19 @@ class WinogradConv2D(keras.layers.Layer):
 def _interleave(parities):
     """`parities[p][q]` `(b, h, w, f)` -> `(b, 2h, 2w, f)` with it at rows 2i+p, cols 2j+q.
 
-    Concatenation and reshapes only: no TRANSPOSE or DEPTH_TO_SPACE, so it
-    stays cheap and inside XNNPACK for every quantization.
+    Concatenations and reshapes of 4-D tensors only (the GPU delegate takes
+    no 5-D tensors); no TRANSPOSE or DEPTH_TO_SPACE, so it stays cheap and
+    inside XNNPACK for every quantization.
     """
     batch, height, width = ops.shape(parities[0][0])[:3]
     filters = parities[0][0].shape[-1]
-    rows = []
-    for even, odd in parities:
-        # (b, h, w, 2, f) -> (b, h, 2w, f) puts columns even, odd, even, ...
-        pairs = ops.concatenate([even[:, :, :, None], odd[:, :, :, None]], axis=3)
-        rows.append(ops.reshape(pairs, (batch, height, 2 * width, filters)))
-    pairs = ops.concatenate([rows[0][:, :, None], rows[1][:, :, None]], axis=2)
-    return ops.reshape(pairs, (batch, 2 * height, 2 * width, filters))
+    rows = [
+        # (b, h, w, 2f) -> (b, h, 2w, f): columns even, odd, even, ...
+        ops.reshape(ops.concatenate([even, odd], axis=3), (batch, height, 2 * width, filters))
+        for even, odd in parities
+    ]
+    # (b, h, 4w, f) -> (b, 2h, 2w, f): rows even, odd, even, ...
+    return ops.reshape(ops.concatenate(rows, axis=2), (batch, 2 * height, 2 * width, filters))
 
 
 def _is_pytorch_grid_transpose(layer, next_layer):

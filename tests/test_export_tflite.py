@@ -223,6 +223,12 @@ def test_gpu_check_flags_unsupported_ops_and_dynamic_shapes(generator):
     compatible, issues, _ = gpu_compatibility(convert_generator(generator, "fp32", None))
     assert not compatible and any("dynamic input shape" in issue for issue in issues)
     assert gpu_compatibility(convert_generator(generator, "fp32", (32, 32)))[:2] == (True, [])
+    # 5-D tensors (e.g. an interleave by stacking) are beyond the GPU delegate.
+    inputs = keras.Input((4, 4, 3), batch_size=1)
+    outputs = keras.layers.Lambda(lambda x: ops.reshape(x[:, :, :, None] + 1, (1, 4, 4, 3)))(inputs)
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, outputs))
+    compatible, issues, _ = gpu_compatibility(converter.convert())
+    assert not compatible and any("5-D tensors" in issue for issue in issues)
 
 
 def test_select_tf_ops_are_refused_in_one_line():
