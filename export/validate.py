@@ -109,8 +109,9 @@ def gpu_compatibility(flatbuffer):
     Returns:
         `(compatible, issues, analyzer_text)`: the verdict (bool), a list of
         one-line reasons it is False (unsupported ops, dynamic input shape,
-        symmetric mirror padding, tensors of more than 4 dimensions), and the GPU lines of the TFLite analyzer's
-        output run with `gpu_compatibility=True`.
+        symmetric mirror padding, tensors of more than 4 dimensions), and
+        the GPU lines of the TFLite analyzer's output run with
+        `gpu_compatibility=True`.
     """
     issues = [
         f"op {op} is not supported by the GPU delegate"

@@ -10,7 +10,7 @@ import pytest
 import skimage.data
 from absl import flags
 
-from keras_deblur import build_generator, detection, evaluate, report
+from keras_deblur import build_generator, evaluate, report
 from keras_deblur.data.images import read_image, write_image
 from keras_deblur.metrics import psnr, ssim
 
