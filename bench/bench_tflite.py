@@ -7,7 +7,7 @@ For each size, converts the generator (default: the full 9-block generator
 with random weights, which time the same as trained ones) to fp32, fp16,
 dynamic-range, int8 and int8-with-float-InstanceNorm models with that fixed
 input size, plus an fp32 dynamic-shape model resized to it, all as the export
-writes them (the XNNPACK rewrite, Winograd for fp32 and dynamic-range), and
+writes them (the XNNPACK rewrite, Winograd for fp32), and
 for comparison fp32 without Winograd (`fp32_direct`) and fp32 of the Keras
 layers as they are (`fp32_keras_layers`, no rewrite). Each is timed for one
 inference (median of `--repeats`, after a warm-up) with 1 and 2 XNNPACK threads. Keras is timed

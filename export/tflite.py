@@ -108,7 +108,7 @@ def export_generator(
             model (mixed int8/float, float I/O); see `convert_generator`.
         optimize_graph: bool. Convert the XNNPACK-friendly rewrite of the
             generator (`export.xnnpack_graph`). Defaults to True.
-        winograd: `"auto"` (fp32 and dynamic-range), `"on"` or `"off"`:
+        winograd: `"auto"` (fp32 only), `"on"` or `"off"`:
             3x3 convs by Winograd F(2x2, 3x3) in the rewrite.
         calibration_dir: folder of blurred photos for int8 calibration;
             None: synthetic blur of the embedded photos.
@@ -310,7 +310,7 @@ def _define_flags():
         "winograd",
         "auto",
         list(WINOGRAD_MODES),
-        "3x3 convs by Winograd F(2x2,3x3) in the rewrite; auto: fp32 and dynamic models.",
+        "3x3 convs by Winograd F(2x2,3x3) in the rewrite; auto: fp32 models (weights 16/9 larger).",
     )
     flags.DEFINE_string(
         "calibration_dir", None, "Blurred photos for int8 calibration (default: embedded)."

@@ -98,8 +98,8 @@ def test_every_quantization_converts_to_builtin_ops_only(generator, quantization
     assert not [op for op in operators if op.startswith(("CUSTOM", "UNKNOWN"))]
     # The XNNPACK rewrite leaves none of the ops XNNPACK runs slowly or not at all.
     assert not {"MIRROR_PAD", "TRANSPOSE_CONV", "SQUARED_DIFFERENCE"} & set(operators)
-    # Winograd (fp32 and dynamic only) folds its kernel transform to constants.
-    assert ("SPACE_TO_DEPTH" in operators) == (quantization in ("fp32", "dynamic"))
+    # Winograd (fp32 only by default) folds its kernel transform to constants.
+    assert ("SPACE_TO_DEPTH" in operators) == (quantization == "fp32")
     assert not {"EINSUM", "BATCH_MATMUL", "TRANSPOSE"} & set(operators)
     output = TFLiteGenerator(flatbuffer).predict_on_batch(images[0][None])
     assert output.shape == (1, 32, 32, 3) and np.all(np.abs(output) <= 1.0)
