@@ -121,6 +121,23 @@ def _valid_filter(image, taps):
     return filtered[radius : height - radius, radius : width - radius]
 
 
+def _ssim_from_moments(mu_x, mu_y, e_xx, e_yy, e_xy):
+    """Per-pixel SSIM from Gaussian-window moments of images centred on `_CENTRE`.
+
+    Arithmetic only, so numpy arrays and TF tensors alike (`ssim_map`, `ssim_tf`).
+    """
+    var_x = e_xx - mu_x * mu_x
+    var_y = e_yy - mu_y * mu_y
+    cov_xy = e_xy - mu_x * mu_y
+    mu_x = mu_x + _CENTRE
+    mu_y = mu_y + _CENTRE
+    c1 = (SSIM_K1 * DATA_RANGE) ** 2
+    c2 = (SSIM_K2 * DATA_RANGE) ** 2
+    numerator = (2.0 * mu_x * mu_y + c1) * (2.0 * cov_xy + c2)
+    denominator = (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
+    return numerator / denominator
+
+
 def ssim_map(a, b):
     """Per-pixel SSIM over the valid region (pixels whose window lies inside the image).
 
@@ -142,17 +159,7 @@ def ssim_map(a, b):
     taps = gaussian_window_1d()
     # One pass over a stack of the five quantities the statistics need.
     stats = _valid_filter(np.stack([x, y, x * x, y * y, x * y], axis=-1), taps)
-    mu_x, mu_y, e_xx, e_yy, e_xy = np.moveaxis(stats, -1, 0)
-    var_x = e_xx - mu_x * mu_x
-    var_y = e_yy - mu_y * mu_y
-    cov_xy = e_xy - mu_x * mu_y
-    mu_x = mu_x + _CENTRE
-    mu_y = mu_y + _CENTRE
-    c1 = (SSIM_K1 * DATA_RANGE) ** 2
-    c2 = (SSIM_K2 * DATA_RANGE) ** 2
-    numerator = (2 * mu_x * mu_y + c1) * (2 * cov_xy + c2)
-    denominator = (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
-    return numerator / denominator
+    return _ssim_from_moments(*np.moveaxis(stats, -1, 0))
 
 
 def ssim(a, b):
@@ -247,15 +254,6 @@ def ssim_tf(y_true, y_pred):
     if channels is None:
         raise ValueError("ssim_tf needs a known number of channels (last axis)")
     stack = _valid_gaussian_tf(tf.concat([x, y, x * x, y * y, x * y], axis=-1))
-    mu_x, mu_y, e_xx, e_yy, e_xy = tf.split(stack, 5, axis=-1)
-    var_x = e_xx - mu_x * mu_x
-    var_y = e_yy - mu_y * mu_y
-    cov_xy = e_xy - mu_x * mu_y
-    mu_x = mu_x + _CENTRE
-    mu_y = mu_y + _CENTRE
-    c1 = (SSIM_K1 * DATA_RANGE) ** 2
-    c2 = (SSIM_K2 * DATA_RANGE) ** 2
-    numerator = (2.0 * mu_x * mu_y + c1) * (2.0 * cov_xy + c2)
-    denominator = (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
+    ssim_map = _ssim_from_moments(*tf.split(stack, 5, axis=-1))
     # Mean over the valid region per channel, then over channels: equal weights, so one mean.
-    return _staged_mean(numerator / denominator)
+    return _staged_mean(ssim_map)
