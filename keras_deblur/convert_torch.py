@@ -108,12 +108,13 @@ class _Layout:
     def add_norm(self, prefix):
         self.norm_prefixes.add(prefix)
 
+    def _ignorable(self):
+        return {f"{prefix}.{buffer}" for prefix in self.norm_prefixes for buffer in _NORM_BUFFERS}
+
     def check(self, state_dict):
-        """One-line ValueError on missing/unexpected keys or bad shapes; returns ignored keys."""
+        """One-line ValueError on missing/unexpected keys or bad shapes."""
         expected_shapes = self.shapes
-        ignorable = {
-            f"{prefix}.{buffer}" for prefix in self.norm_prefixes for buffer in _NORM_BUFFERS
-        }
+        ignorable = self._ignorable()
         missing = set(expected_shapes) - set(state_dict)
         unexpected = set(state_dict) - set(expected_shapes) - ignorable
         wrong_shapes = [
@@ -138,13 +139,18 @@ class _Layout:
                 f"checkpoint does not match the reference {self.description}: "
                 + "; ".join(problems)
             )
-        return sorted(ignorable & set(state_dict))
 
     def assign(self, model, state_dict):
+        """Sets the conv weights of `model` from a checked `state_dict`."""
         for prefix, layer_name in self.convs.items():
             kernel = _conv_kernel(_to_numpy(state_dict[f"{prefix}.weight"]))
             bias = _to_numpy(state_dict[f"{prefix}.bias"])
             model.get_layer(layer_name).set_weights([kernel, bias])
+        logger.info(
+            "Converted %s; ignored %d InstanceNorm running-stat buffers.",
+            self.description,
+            len(self._ignorable() & set(state_dict)),
+        )
 
 
 def _weight_shape(state_dict, key, network):
@@ -273,7 +279,7 @@ def convert_generator_state_dict(
         for key in state_dict
     )
     layout = _generator_layout(num_filters, num_res_blocks, with_dropout)
-    ignored = layout.check(state_dict)
+    layout.check(state_dict)
 
     if dropout_rate is None:
         dropout_rate = 0.5 if with_dropout else 0.0
@@ -286,11 +292,6 @@ def convert_generator_state_dict(
         image_shape=image_shape,
     )
     layout.assign(model, state_dict)
-    logger.info(
-        "Converted %s; ignored %d InstanceNorm running-stat buffers.",
-        layout.description,
-        len(ignored),
-    )
     return model
 
 
@@ -331,14 +332,9 @@ def convert_critic_state_dict(state_dict, image_shape=(None, None, 3)):
             "expected at least 3"
         )
     layout = _critic_layout(num_filters, num_layers)
-    ignored = layout.check(state_dict)
+    layout.check(state_dict)
     model = build_critic(num_filters=num_filters, num_layers=num_layers, image_shape=image_shape)
     layout.assign(model, state_dict)
-    logger.info(
-        "Converted %s; ignored %d InstanceNorm running-stat buffers.",
-        layout.description,
-        len(ignored),
-    )
     return model
 
 
