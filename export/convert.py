@@ -116,6 +116,12 @@ def check_generator_shapes(model, input_size, name="model"):
         )
 
 
+def check_winograd_mode(winograd):
+    """Raises `ExportError` unless `winograd` is one of `WINOGRAD_MODES`."""
+    if winograd not in WINOGRAD_MODES:
+        raise ExportError(f"winograd must be one of {WINOGRAD_MODES}. Received: {winograd!r}")
+
+
 def uses_winograd(quantization, winograd="auto"):
     """Whether a `quantization` export computes 3x3 convs by Winograd F(2x2, 3x3).
 
@@ -127,8 +133,7 @@ def uses_winograd(quantization, winograd="auto"):
     Raises:
         ExportError: `winograd` is not one of `WINOGRAD_MODES`.
     """
-    if winograd not in WINOGRAD_MODES:
-        raise ExportError(f"winograd must be one of {WINOGRAD_MODES}. Received: {winograd!r}")
+    check_winograd_mode(winograd)
     if winograd == "auto":
         return quantization in _WINOGRAD_AUTO
     return winograd == "on"

@@ -24,6 +24,7 @@ from export.convert import (
     WINOGRAD_MODES,
     ExportError,
     check_input_size,
+    check_winograd_mode,
     convert_generator,
     parse_input_size,
     size_tag,
@@ -140,7 +141,7 @@ def export_generator(
             )
     for size in input_sizes:
         check_input_size(size)
-    uses_winograd("fp32", winograd)  # a bad mode fails before the slow part
+    check_winograd_mode(winograd)  # before the slow part
     model, name = _load(weights)
     blur_options = blur_options or {}
     os.makedirs(output_dir, exist_ok=True)

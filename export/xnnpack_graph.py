@@ -308,9 +308,8 @@ def rewrite_for_xnnpack(model, winograd=False):
             crops.add(next_layer.name)
 
     def clone_layer(layer):
-        config = layer.get_config()
         if type(layer) is ReflectionPadding2D:
-            return SlicedReflectionPadding2D.from_config(config)
+            return SlicedReflectionPadding2D.from_config(layer.get_config())
         if layer.name in transposes:
             return ParityConv2DTranspose(layer.filters, name=layer.name, dtype=layer.dtype_policy)
         if layer.name in crops:

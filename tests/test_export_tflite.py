@@ -281,6 +281,15 @@ def test_input_sizes_must_follow_the_padding_contract():
             parse_input_size(bad)
 
 
+def test_unknown_winograd_mode_is_refused_before_loading(generator, tmp_path):
+    # The weights path does not exist: the mode must be checked first.
+    with pytest.raises(ExportError, match="winograd must be one of") as error:
+        export_generator(tmp_path / "missing.keras", tmp_path / "out", winograd="always")
+    assert "\n" not in str(error.value)
+    with pytest.raises(ExportError, match="winograd must be one of"):
+        convert_generator(generator, "fp32", (32, 32), winograd="yes")
+
+
 def test_bad_weights_give_one_line_errors(tmp_path):
     missing = tmp_path / "missing.keras"
     with pytest.raises(ExportError, match="missing.keras: no such file"):
