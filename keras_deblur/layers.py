@@ -155,3 +155,53 @@ class GlobalSkip(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape[1]
+
+
+def _slice(x, axis, start, stop):
+    """`x[..., start:stop, ...]` on `axis`: a STRIDED_SLICE in TFLite (no GATHER)."""
+    index = [slice(None)] * 4
+    index[axis] = slice(start, stop)
+    return x[tuple(index)]
+
+
+def _neighbour_blend(x, axis):
+    """`(0.75 x[i] + 0.25 x[i-1], 0.75 x[i] + 0.25 x[i+1])` along `axis`, edges repeated."""
+    previous = ops.concatenate([_slice(x, axis, 0, 1), _slice(x, axis, None, -1)], axis=axis)
+    following = ops.concatenate([_slice(x, axis, 1, None), _slice(x, axis, -1, None)], axis=axis)
+    return 0.75 * x + 0.25 * previous, 0.75 * x + 0.25 * following
+
+
+@keras.saving.register_keras_serializable(package="keras_deblur")
+class BilinearUpsampling2D(keras.layers.Layer):
+    """x2 bilinear upsampling (half-pixel centres) for inputs of any size, traced or not.
+
+    The same values as `keras.layers.UpSampling2D(2, interpolation="bilinear")`,
+    whose `ops.image.resize` refuses heights and widths unknown at trace time
+    (Keras relaxes shapes once it has seen a few image sizes). At scale 2 every
+    output pixel is 3/4 of its source pixel plus 1/4 of the neighbour on its
+    side, so the layer needs only slices, concatenations, multiply-adds and
+    4-D reshapes, which TFLite runs as builtins on XNNPACK and the GPU delegate.
+
+    Shapes:
+        `(batch, height, width, channels)` -> `(batch, 2 height, 2 width, channels)`.
+    """
+
+    def call(self, inputs):
+        _, height, width, channels = ops.shape(inputs)
+        # Rows: concatenating the two phases along width then reshaping interleaves them.
+        before, after = _neighbour_blend(inputs, axis=1)
+        rows = ops.concatenate([before, after], axis=2)
+        rows = ops.reshape(rows, (-1, 2 * height, width, channels))
+        before, after = _neighbour_blend(rows, axis=2)
+        return ops.reshape(
+            ops.concatenate([before, after], axis=3), (-1, 2 * height, 2 * width, channels)
+        )
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        return (
+            batch,
+            None if height is None else 2 * height,
+            None if width is None else 2 * width,
+            channels,
+        )

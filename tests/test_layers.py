@@ -1,9 +1,11 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_deblur.layers import (
     AlwaysOnDropout,
+    BilinearUpsampling2D,
     GlobalSkip,
     InstanceNormalization,
     ReflectionPadding2D,
@@ -88,3 +90,19 @@ def test_global_skip_adds_and_clips_to_unit_range():
     image = np.array([[[[0.5, -0.5, 0.9]]]], "float32")
     residual = np.array([[[[0.25, -0.75, 0.3]]]], "float32")
     np.testing.assert_allclose(GlobalSkip()([image, residual]), [[[[0.75, -1.0, 1.0]]]])
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 7, 4), (1, 1, 3, 2), (1, 16, 16, 8)])
+def test_bilinear_upsampling_equals_keras_upsampling(shape):
+    x = np.random.default_rng(0).uniform(-1, 1, shape).astype("float32")
+    expected = keras.layers.UpSampling2D(2, interpolation="bilinear")(x)
+    np.testing.assert_allclose(BilinearUpsampling2D()(x), expected, atol=1e-6)
+
+
+def test_bilinear_upsampling_runs_on_sizes_unknown_at_trace_time():
+    layer = BilinearUpsampling2D()
+    traced = tf.function(layer.call, input_signature=[tf.TensorSpec((1, None, None, 3))])
+    x = np.random.default_rng(1).uniform(-1, 1, (1, 6, 9, 3)).astype("float32")
+    expected = keras.layers.UpSampling2D(2, interpolation="bilinear")(x)
+    np.testing.assert_allclose(traced(x), expected, atol=1e-6)
+    assert layer.compute_output_shape((1, None, 9, 3)) == (1, None, 18, 3)
