@@ -47,15 +47,17 @@ def make_checkpoint(gan, epoch):
         with random VGG weights (offline fallback) a resumed run must compare
         the same features.
     """
-    return tf.train.Checkpoint(
+    objects = dict(
         generator=gan.generator,
         critic=gan.critic,
-        perceptual_loss=gan.perceptual_loss,
         g_optimizer=gan.g_optimizer,
         d_optimizer=gan.d_optimizer,
         seed_state=gan.seed_generator.state,
         epoch=epoch,
     )
+    if gan.perceptual_loss is not None:  # None when training with content_weight=0
+        objects["perceptual_loss"] = gan.perceptual_loss
+    return tf.train.Checkpoint(**objects)
 
 
 class CheckpointSaver(keras.callbacks.Callback):

@@ -48,8 +48,12 @@ class DeblurGAN(keras.Model):
         self.generator_loss_tracker = keras.metrics.Mean(name="generator_loss")
         self.gradient_penalty_tracker = keras.metrics.Mean(name="gradient_penalty")
         self.perceptual_loss_tracker = keras.metrics.Mean(name="perceptual_loss")
+        self.pixel_loss_tracker = keras.metrics.Mean(name="pixel_loss")
         self.wasserstein_tracker = keras.metrics.Mean(name="wasserstein_distance")
         self.train_psnr_tracker = keras.metrics.Mean(name="psnr")
+        # PSNR of the blurred input: the figure the generator has to beat.
+        self.train_input_psnr_tracker = keras.metrics.Mean(name="input_psnr")
+        self.input_psnr_tracker = keras.metrics.Mean(name="input_psnr")
         self.psnr_tracker = keras.metrics.Mean(name="psnr")
         self.ssim_tracker = keras.metrics.Mean(name="ssim")
 
@@ -60,6 +64,8 @@ class DeblurGAN(keras.Model):
         gp_weight=10.0,
         content_weight=100.0,
         critic_steps=5,
+        adversarial_weight=1.0,
+        pixel_weight=0.0,
         **kwargs,
     ):
         """Configures training.
@@ -71,17 +77,28 @@ class DeblurGAN(keras.Model):
             gp_weight: float. Gradient penalty weight (lambda). Defaults to 10.
             content_weight: float. Perceptual loss weight. Defaults to 100.
             critic_steps: int. Critic updates per generator update. Defaults to 5.
+            adversarial_weight: float. Weight of `-D(fake)` in the generator
+                loss; 0 skips the critic entirely (a content-only warm-up,
+                see `set_adversarial_weight`). Defaults to 1 (the paper).
+            pixel_weight: float. Weight of an L1 pixel loss added to the
+                generator loss. Defaults to 0 (the paper has none).
             **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`).
                 Under the "mixed_float16" policy both optimizers are wrapped
                 in `keras.optimizers.LossScaleOptimizer`.
         """
         if int(critic_steps) < 1:
             raise ValueError(f"critic_steps must be >= 1. Received: critic_steps={critic_steps}")
-        if gp_weight < 0 or content_weight < 0:
-            raise ValueError(
-                "gp_weight and content_weight must be >= 0. "
-                f"Received: gp_weight={gp_weight}, content_weight={content_weight}"
-            )
+        weights = dict(
+            gp_weight=gp_weight,
+            content_weight=content_weight,
+            adversarial_weight=adversarial_weight,
+            pixel_weight=pixel_weight,
+        )
+        negative = {name: value for name, value in weights.items() if value < 0}
+        if negative:
+            raise ValueError(f"Loss weights must be >= 0. Received: {negative}")
+        if content_weight > 0 and self.perceptual_loss is None:
+            raise ValueError("content_weight > 0 needs a perceptual_loss; pass one or set it to 0")
         # No optimizer of its own: the two below do all the updates.
         super().compile(optimizer=None, **kwargs)
         if keras.config.dtype_policy().name == "mixed_float16":
@@ -92,6 +109,8 @@ class DeblurGAN(keras.Model):
         self.gp_weight = float(gp_weight)
         self.content_weight = float(content_weight)
         self.critic_steps = int(critic_steps)
+        self.adversarial_weight = float(adversarial_weight)
+        self.pixel_weight = float(pixel_weight)
         # Optimizer variables must exist before the first step: created lazily
         # inside a replica context they break tf.distribute, and a checkpoint
         # restore needs them to fill.
@@ -104,6 +123,17 @@ class DeblurGAN(keras.Model):
         if not self.d_optimizer.built:
             self.d_optimizer.build(self.critic.trainable_variables)
 
+    def set_adversarial_weight(self, weight):
+        """Changes the adversarial weight between two `fit` calls (e.g. after a warm-up).
+
+        The training function is rebuilt on the next `fit`, since a weight of 0
+        removes the critic from the step.
+        """
+        if weight < 0:
+            raise ValueError(f"adversarial_weight must be >= 0. Received: {weight}")
+        self.adversarial_weight = float(weight)
+        self.train_function = None
+
     @property
     def metrics(self):
         return [
@@ -111,10 +141,13 @@ class DeblurGAN(keras.Model):
             self.generator_loss_tracker,
             self.gradient_penalty_tracker,
             self.perceptual_loss_tracker,
+            self.pixel_loss_tracker,
             self.wasserstein_tracker,
             self.train_psnr_tracker,
+            self.train_input_psnr_tracker,
             self.psnr_tracker,
             self.ssim_tracker,
+            self.input_psnr_tracker,
         ]
 
     def build(self, input_shape=None):
@@ -157,20 +190,29 @@ class DeblurGAN(keras.Model):
     def train_step(self, data):
         blurred, sharp = data
         global_batch = self._global_batch_size(blurred)
+        adversarial_on = self.adversarial_weight > 0
         with tf.GradientTape() as g_tape:
             fake = self.generator(blurred, training=True)
-            # The critic steps see a fixed fake batch (as the reference's
-            # `fake_B.detach()`); keeping them off the generator's tape saves memory.
-            with g_tape.stop_recording():
-                fixed_fake = ops.stop_gradient(fake)
-                for _ in range(self.critic_steps):
-                    critic_loss, penalty, wasserstein = self._critic_step(
-                        sharp, fixed_fake, global_batch
-                    )
-            fake_scores = self.critic(fake, training=True)
-            adversarial = losses.generator_adversarial_loss(fake_scores)
-            perceptual = self.perceptual_loss(sharp, fake)
-            per_sample = adversarial + self.content_weight * perceptual
+            if adversarial_on:
+                # The critic steps see a fixed fake batch (as the reference's
+                # `fake_B.detach()`); keeping them off the generator's tape saves memory.
+                with g_tape.stop_recording():
+                    fixed_fake = ops.stop_gradient(fake)
+                    for _ in range(self.critic_steps):
+                        critic_loss, penalty, wasserstein = self._critic_step(
+                            sharp, fixed_fake, global_batch
+                        )
+                fake_scores = self.critic(fake, training=True)
+                adversarial = losses.generator_adversarial_loss(fake_scores)
+            else:
+                adversarial = ops.zeros((ops.shape(fake)[0],), "float32")
+            perceptual = self._content_term(self.perceptual_loss, sharp, fake)
+            pixel = self._content_term(losses.pixel_l1_loss, sharp, fake, self.pixel_weight)
+            per_sample = (
+                self.adversarial_weight * adversarial
+                + self.content_weight * perceptual
+                + self.pixel_weight * pixel
+            )
             g_loss = ops.sum(per_sample) / global_batch
             scaled = _scale_loss(self.g_optimizer, g_loss)
         gradients = g_tape.gradient(scaled, self.generator.trainable_variables)
@@ -178,12 +220,15 @@ class DeblurGAN(keras.Model):
             zip(gradients, self.generator.trainable_variables, strict=True)
         )
 
-        self.critic_loss_tracker.update_state(critic_loss)
-        self.gradient_penalty_tracker.update_state(penalty)
-        self.wasserstein_tracker.update_state(wasserstein)
+        if adversarial_on:
+            self.critic_loss_tracker.update_state(critic_loss)
+            self.gradient_penalty_tracker.update_state(penalty)
+            self.wasserstein_tracker.update_state(wasserstein)
         self.generator_loss_tracker.update_state(ops.mean(per_sample))
         self.perceptual_loss_tracker.update_state(ops.mean(perceptual))
+        self.pixel_loss_tracker.update_state(ops.mean(pixel))
         self.train_psnr_tracker.update_state(ops.mean(psnr_tf(sharp, fake)))
+        self.train_input_psnr_tracker.update_state(ops.mean(psnr_tf(sharp, blurred)))
         return {
             m.name: m.result()
             for m in (
@@ -191,17 +236,31 @@ class DeblurGAN(keras.Model):
                 self.generator_loss_tracker,
                 self.gradient_penalty_tracker,
                 self.perceptual_loss_tracker,
+                self.pixel_loss_tracker,
                 self.wasserstein_tracker,
                 self.train_psnr_tracker,
+                self.train_input_psnr_tracker,
             )
         }
+
+    def _content_term(self, loss_fn, sharp, fake, weight=None):
+        """`loss_fn(sharp, fake)` per sample, or zeros when its weight is 0 (no VGG pass)."""
+        weight = self.content_weight if weight is None else weight
+        if weight == 0:
+            return ops.zeros((ops.shape(fake)[0],), "float32")
+        return loss_fn(sharp, fake)
 
     def test_step(self, data):
         blurred, sharp = data
         deblurred = self.generator(blurred, training=False)
         self.psnr_tracker.update_state(psnr_tf(sharp, deblurred))
         self.ssim_tracker.update_state(ssim_tf(sharp, deblurred))
-        return {"psnr": self.psnr_tracker.result(), "ssim": self.ssim_tracker.result()}
+        self.input_psnr_tracker.update_state(psnr_tf(sharp, blurred))
+        return {
+            "psnr": self.psnr_tracker.result(),
+            "ssim": self.ssim_tracker.result(),
+            "input_psnr": self.input_psnr_tracker.result(),
+        }
 
 
 def _with_loss_scaling(optimizer):

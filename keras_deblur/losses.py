@@ -62,6 +62,23 @@ def generator_adversarial_loss(fake_scores):
     return -_per_sample_mean(fake_scores)
 
 
+def pixel_l1_loss(sharp, fake):
+    """Mean absolute pixel difference per sample.
+
+    Not in the paper: an optional term of the generator loss
+    (`DeblurGAN.compile(pixel_weight=...)`) that anchors colours and flat
+    regions when the perceptual loss has no ImageNet VGG19 weights.
+
+    Args:
+        sharp: tensor `(batch, H, W, 3)` in [-1, 1].
+        fake: tensor `(batch, H, W, 3)` in [-1, 1].
+
+    Returns:
+        float32 tensor `(batch,)`.
+    """
+    return _per_sample_mean(ops.abs(ops.cast(fake, "float32") - ops.cast(sharp, "float32")))
+
+
 def gradient_penalty(critic, real, fake, alpha, epsilon=1e-12):
     """WGAN-GP penalty `(||grad_x D(x)|| - 1)^2` at interpolates of real and fake.
 

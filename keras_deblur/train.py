@@ -38,13 +38,16 @@ import tensorflow as tf
 from keras_deblur import callbacks as callbacks_lib
 from keras_deblur import losses
 from keras_deblur.gan import DeblurGAN
-from keras_deblur.models import build_critic, build_generator
+from keras_deblur.models import build_critic, build_generator, build_mobile_generator
 from keras_deblur.schedules import ConstantThenLinearDecay
 
 logger = logging.getLogger(__name__)
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+ARCHITECTURES = ("resnet", "mobile")
 VGG_AUTO = "auto"
+# In --sharp_dirs / --val_sharp_dirs: the photos embedded in scikit-image.
+EMBEDDED = "embedded"
 
 # Values `train()` uses unless told otherwise: the paper's model and losses with a
 # schedule short enough for a 2-core CPU.
@@ -60,6 +63,27 @@ PRESETS = {
         "steps_per_epoch": None,
         "crop_size": 256,
         "batch_size": 1,
+        "jit_compile": True,
+    },
+    # The shipped mobile model's recipe (keras_deblur/pretrained/MODEL_CARD.md):
+    # a content-only warm-up, then DeblurGAN's WGAN-GP with the paper's weights
+    # (adversarial 1 : content 100), the content being an L1 pixel loss since
+    # the ImageNet VGG19 weights cannot be assumed. Blur from almost none to
+    # long shakes, so that sharp content is left alone.
+    "mobile": {
+        "architecture": "mobile",
+        "epochs": 72,
+        "warmup_epochs": 70,
+        "steps_per_epoch": 50,
+        "crop_size": 128,
+        "batch_size": 8,
+        "learning_rate": 3e-4,
+        "content_weight": 0.0,
+        "pixel_weight": 100.0,
+        "vgg_weights": None,
+        "blur_exposures": (None, None, None, 0.01, 0.007, 0.005, 0.003),
+        "blur_fractions": (0.1, 0.5, 1.0, 1.0),
+        # 0.60 instead of 0.75 s per warm-up step (batch 8 of 128x128, 2 CPU cores).
         "jit_compile": True,
     },
 }
@@ -142,7 +166,7 @@ def load_perceptual_loss(vgg_weights=VGG_AUTO):
 
 def _check_dirs(dirs, flag):
     for path in dirs:
-        if not os.path.isdir(path):
+        if path != EMBEDDED and not os.path.isdir(path):
             raise FileNotFoundError(f"{path}: directory not found (--{flag})")
 
 
@@ -152,6 +176,8 @@ def _check_crop_fits(dirs, crop_size, paired):
     from keras_deblur.data.images import list_images
 
     for root in dirs:
+        if root == EMBEDDED:
+            continue
         paths = [sharp for _, sharp in find_image_pairs(root)] if paired else list_images(root)
         for path in paths:
             height, width = probe_image(path)
@@ -161,39 +187,49 @@ def _check_crop_fits(dirs, crop_size, paired):
                 )
 
 
-def _training_dataset(paired_dirs, sharp_dirs, synthetic_ratio, crop_size, seed):
-    from keras_deblur.data import datasets
+def sharp_photo_paths(sharp_dirs, split="train"):
+    """Image files of `sharp_dirs`; `"embedded"` stands for the embedded photos of `split`."""
+    from keras_deblur.data import embedded
     from keras_deblur.data.images import list_images
+
+    return [
+        path
+        for folder in sharp_dirs
+        for path in (
+            embedded.embedded_photo_paths(split) if folder == EMBEDDED else list_images(folder)
+        )
+    ]
+
+
+def _training_dataset(paired_dirs, sharp_dirs, synthetic_ratio, crop_size, seed, blur_options):
+    from keras_deblur.data import datasets
 
     real = [datasets.paired_dataset(root, crop_size=crop_size, seed=seed) for root in paired_dirs]
     real = _uniform_mix(real, seed)
     synthetic = None
-    if sharp_dirs:
-        sharp = [path for folder in sharp_dirs for path in list_images(folder)]
-        synthetic = datasets.synthetic_dataset(sharp, crop_size=crop_size, seed=seed)
+    if sharp_dirs or not paired_dirs:
+        sharp = sharp_photo_paths(sharp_dirs or [EMBEDDED], "train")
+        synthetic = datasets.synthetic_dataset(
+            sharp, crop_size=crop_size, seed=seed, **blur_options
+        )
     if real is not None and synthetic is not None:
         return datasets.mix_datasets(synthetic, real, synthetic_ratio=synthetic_ratio, seed=seed)
-    if real is not None or synthetic is not None:
-        return real if real is not None else synthetic
-    return datasets.embedded_dataset("train", crop_size=crop_size, seed=seed)
+    return real if real is not None else synthetic
 
 
-def _validation_dataset(paired_dirs, sharp_dirs, crop_size, seed):
+def _validation_dataset(paired_dirs, sharp_dirs, crop_size, seed, blur_options):
     from keras_deblur.data import datasets
-    from keras_deblur.data.images import list_images
 
     parts = [
         datasets.paired_dataset(root, crop_size=crop_size, training=False, seed=seed)
         for root in paired_dirs
     ]
-    if sharp_dirs:
-        sharp = [path for folder in sharp_dirs for path in list_images(folder)]
+    if sharp_dirs or not paired_dirs:
+        sharp = sharp_photo_paths(sharp_dirs or [EMBEDDED], "validation")
         parts.append(
-            datasets.synthetic_dataset(sharp, crop_size=crop_size, training=False, seed=seed)
-        )
-    if not parts:
-        return datasets.embedded_dataset(
-            "validation", crop_size=crop_size, training=False, seed=seed
+            datasets.synthetic_dataset(
+                sharp, crop_size=crop_size, training=False, seed=seed, **blur_options
+            )
         )
     dataset = parts[0]
     for part in parts[1:]:
@@ -213,26 +249,20 @@ def _uniform_mix(datasets_list, seed):
 
 def _epoch_size(paired_dirs, sharp_dirs):
     """Training images per epoch for steps_per_epoch=None: the real pairs, else the sharp photos."""
-    from keras_deblur.data import embedded
     from keras_deblur.data.datasets import find_image_pairs
-    from keras_deblur.data.images import list_images
 
     if paired_dirs:
         return sum(len(find_image_pairs(root)) for root in paired_dirs)
-    if sharp_dirs:
-        return sum(len(list_images(folder)) for folder in sharp_dirs)
-    return len(embedded.embedded_photo_paths("train"))
+    return len(sharp_photo_paths(sharp_dirs or [EMBEDDED], "train"))
 
 
 def _validation_size(paired_dirs, sharp_dirs):
-    from keras_deblur.data import embedded
     from keras_deblur.data.datasets import find_image_pairs
-    from keras_deblur.data.images import list_images
 
-    if not paired_dirs and not sharp_dirs:
-        return len(embedded.embedded_photo_paths("validation"))
     pairs = sum(len(find_image_pairs(root)) for root in paired_dirs)
-    return pairs + sum(len(list_images(folder)) for folder in sharp_dirs)
+    if sharp_dirs or not paired_dirs:
+        pairs += len(sharp_photo_paths(sharp_dirs or [EMBEDDED], "validation"))
+    return pairs
 
 
 def _is_chief(strategy):
@@ -268,9 +298,15 @@ def train(
     learning_rate: float = 1e-4,
     gp_weight: float = 10.0,
     content_weight: float = 100.0,
+    adversarial_weight: float = 1.0,
+    pixel_weight: float = 0.0,
+    warmup_epochs: int = 0,
     vgg_weights: str | None = VGG_AUTO,
-    num_filters: int = 64,
-    num_res_blocks: int = 9,
+    architecture: str = "resnet",
+    num_filters: int | None = None,
+    num_res_blocks: int | None = None,
+    blur_exposures: list | tuple | None = None,
+    blur_fractions: list | tuple | None = None,
     resume: bool = False,
     strategy: str = "default",
     tpu_address: str = "",
@@ -284,10 +320,14 @@ def train(
     """Trains DeblurGAN and writes everything under one run directory.
 
     Data: `paired_dirs` (GoPro layout `<scene>/blur|sharp/*.png`), `sharp_dirs`
-    (photos blurred on the fly by random-trajectory motion blur), mixed
-    `synthetic_ratio` synthetic : rest real when both are given; neither means
-    the photos embedded in scikit-image. Validation likewise from `val_*`
-    (embedded validation photos when empty), centre-cropped to `crop_size`.
+    (photos blurred on the fly by random-trajectory motion blur; `"embedded"`
+    names the photos embedded in scikit-image), mixed `synthetic_ratio`
+    synthetic : rest real when both are given; neither means the embedded
+    photos. Validation likewise from `val_*` (embedded validation photos when
+    empty), centre-cropped to `crop_size`.
+
+    Phases: the first `warmup_epochs` train the generator alone on the content
+    terms (no critic); the rest are DeblurGAN's WGAN-GP training.
 
     Run directory (`output_dir`, default a new folder under ./runs/):
     `config.json` (the resolved arguments), `checkpoints/` (last
@@ -310,8 +350,18 @@ def train(
         learning_rate: float. Adam rate of both networks before the decay. Defaults to 1e-4.
         gp_weight: float. Gradient penalty weight. Defaults to 10.
         content_weight: float. Perceptual loss weight. Defaults to 100.
-        vgg_weights: "auto", "imagenet", a `.h5` path, or None. Defaults to "auto".
-        num_filters, num_res_blocks: generator size. Defaults to the paper's 64, 9.
+        adversarial_weight: float. Weight of `-D(fake)` after the warm-up. Defaults to 1.
+        pixel_weight: float. L1 pixel loss weight. Defaults to 0 (the paper).
+        warmup_epochs: int. Content-only epochs before the GAN starts. Defaults to 0.
+        vgg_weights: "auto", "imagenet", a `.h5` path, or None. Defaults to
+            "auto"; not loaded when `content_weight` is 0.
+        architecture: "resnet" (the paper's generator) or "mobile"
+            (`build_mobile_generator`). Defaults to "resnet".
+        num_filters, num_res_blocks: generator size; None takes the
+            architecture's defaults (the paper's 64, 9 for "resnet").
+        blur_exposures, blur_fractions: sequences picked from uniformly for each
+            synthetic sample (`None` in `blur_exposures` is the trajectory's own
+            `0.1 * U(0, 1)`), or None for the reference dataset script's mix.
         resume: bool. Continue the run in `output_dir` from its latest checkpoint.
         strategy: one of `STRATEGIES`. Defaults to "default" (one device).
         tpu_address: str. For strategy="tpu". Defaults to "" (auto-detect).
@@ -353,6 +403,16 @@ def _validate(config, resume, output_dir):
         raise ValueError(
             f"crop_size must be a multiple of 4. Received: crop_size={config['crop_size']}"
         )
+    if not 0 <= config["warmup_epochs"] <= config["epochs"]:
+        raise ValueError(
+            f"warmup_epochs must be in [0, epochs={config['epochs']}]. "
+            f"Received: warmup_epochs={config['warmup_epochs']}"
+        )
+    if config["architecture"] not in ARCHITECTURES:
+        raise ValueError(
+            f"architecture must be one of {ARCHITECTURES}. "
+            f"Received: architecture={config['architecture']!r}"
+        )
     if config["steps_per_epoch"] is not None and config["steps_per_epoch"] < 1:
         raise ValueError(f"steps_per_epoch must be >= 1. Received: {config['steps_per_epoch']}")
     if not 0.0 <= config["synthetic_ratio"] <= 1.0:
@@ -385,19 +445,24 @@ def _train_in_run_dir(config, run_dir, resume, strategy, verbose):
     total_steps = config["epochs"] * steps_per_epoch
     chief = _is_chief(strategy)
 
+    gan_steps = (config["epochs"] - config["warmup_epochs"]) * steps_per_epoch
     with strategy.scope():
-        perceptual, vgg_used = load_perceptual_loss(config["vgg_weights"])
-        generator = build_generator(
-            num_filters=config["num_filters"], num_res_blocks=config["num_res_blocks"]
+        perceptual, vgg_used = None, None
+        if config["content_weight"] > 0:
+            perceptual, vgg_used = load_perceptual_loss(config["vgg_weights"])
+        generator = build_generator_for(
+            config["architecture"], config["num_filters"], config["num_res_blocks"]
         )
         critic = build_critic()
         gan = DeblurGAN(generator, critic, perceptual)
         gan.compile(
             g_optimizer=_adam(config["learning_rate"], total_steps),
-            d_optimizer=_adam(config["learning_rate"], total_steps * config["critic_steps"]),
+            d_optimizer=_adam(config["learning_rate"], max(gan_steps, 1) * config["critic_steps"]),
             gp_weight=config["gp_weight"],
             content_weight=config["content_weight"],
             critic_steps=config["critic_steps"],
+            adversarial_weight=config["adversarial_weight"],
+            pixel_weight=config["pixel_weight"],
             jit_compile=config["jit_compile"],
         )
         gan.build_optimizers()
@@ -442,6 +507,7 @@ def _train_in_run_dir(config, run_dir, resume, strategy, verbose):
         with open(os.path.join(run_dir, "config.json"), "w") as file:
             json.dump(resolved, file, indent=2)
 
+    blur_options = _blur_options(config)
     train_ds = (
         _training_dataset(
             config["paired_dirs"],
@@ -449,13 +515,18 @@ def _train_in_run_dir(config, run_dir, resume, strategy, verbose):
             config["synthetic_ratio"],
             config["crop_size"],
             config["seed"],
+            blur_options,
         )
         .repeat()
         .batch(config["batch_size"], drop_remainder=True)
         .prefetch(tf.data.AUTOTUNE)
     )
     val_images = _validation_dataset(
-        config["val_paired_dirs"], config["val_sharp_dirs"], config["crop_size"], config["seed"]
+        config["val_paired_dirs"],
+        config["val_sharp_dirs"],
+        config["crop_size"],
+        config["seed"],
+        blur_options,
     )
     val_ds = val_images.batch(replicas, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     validation_steps = config["validation_steps"] or max(
@@ -494,10 +565,11 @@ def _train_in_run_dir(config, run_dir, resume, strategy, verbose):
         run_dir,
     )
     try:
-        history = gan.fit(
+        history = _fit_phases(
+            gan,
+            config,
             train_ds,
-            epochs=config["epochs"],
-            initial_epoch=int(epoch.numpy()),
+            int(epoch.numpy()),
             steps_per_epoch=steps_per_epoch,
             validation_data=val_ds,
             validation_steps=validation_steps,
@@ -516,12 +588,58 @@ def _train_in_run_dir(config, run_dir, resume, strategy, verbose):
         callbacks_lib._save_keras_atomically(gan.generator, final_path)
     return TrainingResult(
         run_dir=run_dir,
-        history=dict(history.history),
+        history=history,
         best_generator=best_path if os.path.exists(best_path) else None,
         final_generator=final_path,
         checkpoint=manager.latest_checkpoint,
         stopped_early=stop_on_nan.message,
     )
+
+
+def _fit_phases(gan, config, train_ds, initial_epoch, **fit_kwargs):
+    """The content-only warm-up epochs, then the GAN epochs; returns the merged history."""
+    history = {}
+    phases = (
+        (0.0, config["warmup_epochs"]),
+        (config["adversarial_weight"], config["epochs"]),
+    )
+    for adversarial_weight, end_epoch in phases:
+        if initial_epoch >= end_epoch:
+            continue
+        logger.info(
+            "Epochs %d-%d: %s",
+            initial_epoch + 1,
+            end_epoch,
+            "GAN" if adversarial_weight > 0 else "content-only warm-up",
+        )
+        gan.set_adversarial_weight(adversarial_weight)
+        result = gan.fit(train_ds, epochs=end_epoch, initial_epoch=initial_epoch, **fit_kwargs)
+        for key, values in result.history.items():
+            history.setdefault(key, []).extend(values)
+        if gan.stop_training:  # a callback stopped the run (e.g. a NaN loss)
+            break
+        initial_epoch = end_epoch
+    return history
+
+
+def build_generator_for(architecture, num_filters=None, num_res_blocks=None):
+    """`build_generator` or `build_mobile_generator`, with that builder's defaults for None."""
+    if architecture not in ARCHITECTURES:
+        raise ValueError(
+            f"architecture must be one of {ARCHITECTURES}. Received: architecture={architecture!r}"
+        )
+    builder = build_mobile_generator if architecture == "mobile" else build_generator
+    sizes = {"num_filters": num_filters, "num_res_blocks": num_res_blocks}
+    return builder(**{key: value for key, value in sizes.items() if value is not None})
+
+
+def _blur_options(config):
+    options = {}
+    if config["blur_exposures"]:
+        options["exposure"] = tuple(config["blur_exposures"])
+    if config["blur_fractions"]:
+        options["fraction"] = tuple(config["blur_fractions"])
+    return options
 
 
 def _tensorboard_installed():
@@ -586,10 +704,21 @@ def _define_flags():
     flags.DEFINE_integer("critic_steps", 5, "Critic updates per generator update.")
     flags.DEFINE_float("learning_rate", 1e-4, "Adam learning rate before the decay.")
     flags.DEFINE_float("gp_weight", 10.0, "Gradient penalty weight.")
-    flags.DEFINE_float("content_weight", 100.0, "Perceptual loss weight.")
+    flags.DEFINE_float("content_weight", 100.0, "Perceptual loss weight (0: no VGG19).")
+    flags.DEFINE_float("adversarial_weight", 1.0, "Weight of -D(fake) in the generator loss.")
+    flags.DEFINE_float("pixel_weight", 0.0, "L1 pixel loss weight (not in the paper).")
+    flags.DEFINE_integer("warmup_epochs", 0, "Content-only epochs (no critic) before the GAN.")
     flags.DEFINE_string("vgg_weights", VGG_AUTO, "auto | imagenet | none | path to .h5 weights.")
-    flags.DEFINE_integer("num_filters", 64, "Generator width.")
-    flags.DEFINE_integer("num_res_blocks", 9, "Generator residual blocks.")
+    flags.DEFINE_enum("architecture", "resnet", list(ARCHITECTURES), "Generator: paper or mobile.")
+    flags.DEFINE_integer("num_filters", None, "Generator width (default: the architecture's).")
+    flags.DEFINE_integer("num_res_blocks", None, "Residual blocks (default: the architecture's).")
+    flags.DEFINE_list(
+        "blur_exposures",
+        None,
+        "Synthetic blur exposures picked uniformly; 'default' is the trajectory's 0.1*U(0,1) "
+        "(default: the reference dataset script's mix).",
+    )
+    flags.DEFINE_list("blur_fractions", None, "Synthetic blur exposure fractions in (0, 1].")
     flags.DEFINE_bool("resume", False, "Continue the run in --output_dir.")
     flags.DEFINE_enum("strategy", "default", list(STRATEGIES), "tf.distribute strategy.")
     flags.DEFINE_string("tpu_address", "", "TPU address for --strategy=tpu.")
@@ -604,9 +733,17 @@ def _define_flags():
 _TRAIN_FLAGS = (
     "paired_dirs sharp_dirs val_paired_dirs val_sharp_dirs synthetic_ratio crop_size batch_size "
     "epochs steps_per_epoch validation_steps critic_steps learning_rate gp_weight content_weight "
-    "vgg_weights num_filters num_res_blocks strategy tpu_address mixed_precision jit_compile "
-    "seed keep_checkpoints num_samples"
+    "adversarial_weight pixel_weight warmup_epochs vgg_weights architecture num_filters "
+    "num_res_blocks blur_exposures blur_fractions strategy tpu_address mixed_precision "
+    "jit_compile seed keep_checkpoints num_samples"
 ).split()
+
+
+def _parse_blur_lists(kwargs, flag_values):
+    """--blur_exposures/--blur_fractions as floats; 'default' is the trajectory's own exposure."""
+    for name in ("blur_exposures", "blur_fractions"):
+        if flag_values[name].present:
+            kwargs[name] = [None if v == "default" else float(v) for v in flag_values[name].value]
 
 
 def _kwargs_from_flags(flag_values):
@@ -618,6 +755,7 @@ def _kwargs_from_flags(flag_values):
         kwargs.update(
             {name: flag_values[name].value for name in _TRAIN_FLAGS if flag_values[name].present}
         )
+        _parse_blur_lists(kwargs, flag_values)
         return dict(kwargs, output_dir=flag_values.output_dir, resume=True)
     kwargs = dict(PRESETS[flag_values.preset])
     for name in _TRAIN_FLAGS:
@@ -626,6 +764,7 @@ def _kwargs_from_flags(flag_values):
             kwargs[name] = value
     if kwargs.get("vgg_weights") in ("none", "None"):
         kwargs["vgg_weights"] = None
+    _parse_blur_lists(kwargs, flag_values)
     return dict(kwargs, output_dir=flag_values.output_dir)
 
 

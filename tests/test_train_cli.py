@@ -147,3 +147,63 @@ def test_interrupt_saves_then_resume_continues_then_nan_keeps_last_good(tmp_path
     assert result.stopped_early.startswith("Training diverged at epoch 3, step 1")
     assert result.checkpoint == good
     assert result.final_generator is None
+
+
+def test_warmup_epochs_train_without_the_critic_then_the_gan_takes_over(tmp_path):
+    run_dir = str(tmp_path / "run")
+    result = train.train(
+        output_dir=run_dir,
+        **dict(TINY, num_filters=8, num_res_blocks=1),
+        architecture="mobile",
+        warmup_epochs=1,
+        content_weight=0.0,
+        pixel_weight=1.0,
+        sharp_dirs=["embedded"],
+        blur_exposures=[None, 0.005],
+        blur_fractions=[1.0],
+    )
+    history = result.history
+    assert history["critic_loss"][0] == 0.0 and history["critic_loss"][1] != 0.0
+    assert all(value > 0 for value in history["pixel_loss"])
+    assert history["perceptual_loss"] == [0.0, 0.0]  # no VGG19 was built or used
+    # The critic stepped once per generator step, in the GAN epoch only.
+    assert _checkpoint_value(result.checkpoint, "g_optimizer/_iterations") == 4
+    assert _checkpoint_value(result.checkpoint, "d_optimizer/_iterations") == 2
+    generator = keras.saving.load_model(result.final_generator, safe_mode=True)
+    assert generator.name == "mobile_deblur_generator"
+    config = json.loads(open(os.path.join(run_dir, "config.json")).read())
+    assert config["architecture"] == "mobile" and config["blur_exposures"] == [None, 0.005]
+
+
+def test_cli_checks_the_warmup_and_parses_the_mobile_preset_and_blur_lists(tmp_path):
+    line = _one_line_error(
+        _run_cli("--epochs=2", "--warmup_epochs=3", f"--output_dir={tmp_path / 'r'}")
+    )
+    assert line == "error: warmup_epochs must be in [0, epochs=2]. Received: warmup_epochs=3"
+    run_dir = tmp_path / "mobile"
+    result = _run_cli(
+        "--preset=mobile",
+        "--num_filters=8",
+        "--num_res_blocks=1",
+        "--epochs=2",
+        "--warmup_epochs=1",
+        "--steps_per_epoch=1",
+        "--crop_size=32",
+        "--batch_size=1",
+        "--critic_steps=1",
+        "--nojit_compile",
+        "--num_samples=1",
+        "--sharp_dirs=embedded",
+        "--blur_exposures=default,0.005",
+        f"--output_dir={run_dir}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["architecture"] == "mobile" and config["pixel_weight"] == 100.0
+    assert config["blur_exposures"] == [None, 0.005] and config["blur_fractions"] == [
+        0.1,
+        0.5,
+        1.0,
+        1.0,
+    ]
+    assert config["vgg_weights"] is None and config["content_weight"] == 0.0
