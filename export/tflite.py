@@ -14,7 +14,6 @@ From a notebook, call `export_generator(...)` with a path or a `keras.Model`.
 
 import json
 import logging
-import math
 import os
 import sys
 
@@ -35,21 +34,12 @@ from export.validate import DEFAULT_LATENCY_SIZE, report_path, validate_tflite
 logger = logging.getLogger(__name__)
 
 
-def _json_safe(value):
-    """Infinite PSNRs (identical outputs) become the string "inf": JSON has no inf."""
-    if isinstance(value, float) and math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(item) for item in value]
-    return value
-
-
 def write_report(report, path):
-    """Writes a validation report as indented JSON."""
+    """Writes a validation report as indented JSON (PSNRs of identical outputs as null)."""
+    from keras_deblur.metrics import json_safe
+
     with open(path, "w") as file:
-        json.dump(_json_safe(report), file, indent=2)
+        json.dump(json_safe(report), file, indent=2)
         file.write("\n")
 
 
@@ -220,7 +210,11 @@ def summarize(reports):
         vs_sharp = report.get("psnr_tflite_vs_sharp_db")
         lines.append(
             f"{os.path.basename(path)}: {report['size_bytes'] / 1e6:.2f} MB, "
-            f"PSNR vs Keras {report['psnr_vs_keras_db']:.2f} dB"
+            + (
+                "identical to Keras"
+                if report["identical_to_keras"]
+                else f"PSNR vs Keras {report['psnr_vs_keras_db']:.2f} dB"
+            )
             + (f", vs sharp {vs_sharp:.2f} dB" if vs_sharp is not None else "")
             + (
                 f", drop vs fp32 {report['psnr_drop_vs_fp32_db']:.2f} dB"
@@ -285,7 +279,13 @@ def main(argv):
 def _define_flags():
     from absl import flags
 
-    flags.DEFINE_string("weights", None, "Generator .keras (or .weights.h5) file.", required=True)
+    from keras_deblur.pretrained import DEFAULT_PRESET, PRESETS
+
+    flags.DEFINE_string(
+        "weights",
+        DEFAULT_PRESET,
+        f"Generator .keras (or .weights.h5) file, or a pretrained preset ({', '.join(PRESETS)}).",
+    )
     flags.DEFINE_string(
         "output_dir", None, "Where the .tflite files and reports go.", required=True
     )

@@ -46,10 +46,12 @@ from keras_deblur.data.images import (
 from keras_deblur.data.motion_blur import synthesize_blur
 from keras_deblur.inference import deblur
 from keras_deblur.models import load_generator
+from keras_deblur.pretrained import DEFAULT_PRESET, PRESETS
 
 logger = logging.getLogger(__name__)
 
 EMBEDDED = "embedded"
+BLUR_MIX = "mix"
 # Methods in table order; "wiener" only exists for synthetic blur.
 METHOD_LABELS = {
     "blurred": "blurred input",
@@ -142,6 +144,16 @@ def _synthetic_samples(paths, root, seed, blur_options):
         }
 
 
+def _sharp_paths(source):
+    """`"embedded"` -> the validation photos; a folder or glob -> its images; a file -> itself."""
+    source = os.fspath(source)
+    if source == EMBEDDED:
+        return embedded_photo_paths("validation")
+    if os.path.isfile(source):
+        return [source]
+    return list_images(source)
+
+
 def _resolve_source(paired_dir, sharp, limit):
     """Returns `(kind, items, root)` after checking every file up front."""
     if (paired_dir is None) == (sharp is None):
@@ -152,14 +164,10 @@ def _resolve_source(paired_dir, sharp, limit):
         pairs = find_image_pairs(paired_dir)[:limit]
         _check_pairs(pairs)
         return "paired", pairs, os.fspath(paired_dir)
-    if isinstance(sharp, str) and sharp == EMBEDDED:
-        paths = embedded_photo_paths("validation")
-    elif isinstance(sharp, str | os.PathLike):
-        paths = list_images(os.fspath(sharp))
-    else:
-        paths = [os.fspath(p) for p in sharp]
-        if not paths:
-            raise FileNotFoundError("sharp: no image files given")
+    sources = [sharp] if isinstance(sharp, str | os.PathLike) else list(sharp)
+    paths = [path for source in sources for path in _sharp_paths(source)]
+    if not paths:
+        raise FileNotFoundError("sharp: no image files given")
     paths = paths[:limit]
     _check_sharp_files(paths)
     root = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
@@ -169,11 +177,6 @@ def _resolve_source(paired_dir, sharp, limit):
 def _score(row, method, sharp, image):
     row[f"{method}_psnr"] = metrics.psnr(sharp, image)
     row[f"{method}_ssim"] = metrics.ssim(sharp, image)
-
-
-def _finite_mean(values):
-    values = [v for v in values if v is not None and math.isfinite(v)]
-    return float(np.mean(values)) if values else float("nan")
 
 
 def summarize(rows, detection_counts=None):
@@ -193,8 +196,8 @@ def summarize(rows, detection_counts=None):
     for method in METHOD_LABELS:
         if not rows or f"{method}_psnr" not in rows[0]:
             continue
-        psnr_mean = _finite_mean([r[f"{method}_psnr"] for r in rows])
-        ssim_mean = _finite_mean([r[f"{method}_ssim"] for r in rows])
+        psnr_mean = metrics.finite_mean([r[f"{method}_psnr"] for r in rows])
+        ssim_mean = metrics.finite_mean([r[f"{method}_ssim"] for r in rows])
         methods[method] = {
             "label": METHOD_LABELS[method],
             "psnr": psnr_mean,
@@ -254,17 +257,6 @@ def _write_csv(path, rows):
             )
 
 
-def _json_safe(value):
-    """NaN/inf are not JSON: write them as null."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def evaluate(
     model,
     output_dir,
@@ -287,9 +279,9 @@ def evaluate(
             `grids/` and `index.html` (created).
         paired_dir: str or None. GoPro-layout or flat `blur/`+`sharp/` folder.
         sharp: str, list of str or None. Sharp photos to blur with seeded
-            random-trajectory kernels: a folder, glob, file, list of paths, or
-            `"embedded"` for scikit-image's validation photos. Exactly one of
-            `paired_dir` and `sharp` must be given.
+            random-trajectory kernels: a folder, glob, file, `"embedded"` for
+            scikit-image's validation photos, or a list of any of these.
+            Exactly one of `paired_dir` and `sharp` must be given.
         seed: int. Seed of the synthetic blur (image i uses `default_rng([seed, i])`).
             Defaults to 0.
         limit: int or None. Evaluate only the first `limit` images (sorted order).
@@ -428,25 +420,63 @@ def evaluate(
         report.write_html_report(html_path, html_samples, columns, summary=means)
         summary["files"]["html"] = html_path
     with open(json_path, "w", encoding="utf-8") as handle:
-        json.dump(_json_safe(summary), handle, indent=2)
+        json.dump(metrics.json_safe(summary), handle, indent=2)
     logger.info("Wrote %s and %s", csv_path, json_path)
     return summary
+
+
+def blur_options_from_flags(exposure, fraction):
+    """`--blur_exposure`/`--blur_fraction` values -> `synthesize_blur` options.
+
+    "mix" keeps `synthesize_blur`'s default; exposure "default" is the
+    trajectory's own `0.1 * U(0, 1)` (None).
+    """
+    options = {}
+    for name, value in (("exposure", exposure), ("fraction", fraction)):
+        if value == BLUR_MIX:
+            continue
+        if name == "exposure" and value == "default":
+            options[name] = None
+            continue
+        try:
+            options[name] = float(value)
+        except ValueError:
+            raise ValueError(
+                f"--blur_{name} must be 'mix', a number or (exposure) 'default'. "
+                f"Received: {value!r}"
+            ) from None
+    return options
 
 
 def _define_flags():
     """Defines the flags; only when run as a program, so importing this module
     next to another CLI module cannot clash on flag names."""
-    flags.DEFINE_string("weights", None, "Generator: .keras or .weights.h5 file.")
+    flags.DEFINE_string(
+        "weights",
+        DEFAULT_PRESET,
+        f"Generator: .keras or .weights.h5 file, or a pretrained preset ({', '.join(PRESETS)}).",
+    )
     flags.DEFINE_string(
         "paired_dir", None, "Paired folder: <scene>/{blur,sharp}/ (GoPro) or {blur,sharp}/."
     )
-    flags.DEFINE_string(
+    flags.DEFINE_list(
         "sharp_dir",
         None,
-        "Sharp photos (folder, glob or file) blurred with seeded synthetic kernels; "
-        "'embedded' uses the validation photos shipped with scikit-image.",
+        "Sharp photos (folders, globs or files, comma-separated) blurred with seeded synthetic "
+        "kernels; 'embedded' uses the validation photos shipped with scikit-image.",
     )
     flags.DEFINE_integer("seed", 0, "Seed of the synthetic blur (with --sharp_dir).")
+    flags.DEFINE_string(
+        "blur_exposure",
+        BLUR_MIX,
+        "Synthetic blur exposure: 'mix' (the reference dataset script's 0.003-0.01), "
+        "'default' (the trajectory's own 0.1*U(0,1): short shakes) or a number.",
+    )
+    flags.DEFINE_string(
+        "blur_fraction",
+        BLUR_MIX,
+        "Share of the exposure the kernel integrates: 'mix' (0.1, 0.5 or 1) or a number in (0, 1].",
+    )
     flags.DEFINE_string("output_dir", None, "Folder for the CSV, JSON and report.")
     flags.DEFINE_boolean(
         "detection", False, "Also run detection-based evaluation (default: OpenCV HOG + Haar)."
@@ -470,6 +500,10 @@ def main(argv):
     for name in ("weights", "output_dir"):
         if not FLAGS[name].value:
             raise app.UsageError(f"--{name} is required")
+    try:
+        blur_options = blur_options_from_flags(FLAGS.blur_exposure, FLAGS.blur_fraction)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
     if bool(FLAGS.paired_dir) == bool(FLAGS.sharp_dir):
         raise app.UsageError("give exactly one of --paired_dir and --sharp_dir")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
@@ -492,6 +526,7 @@ def main(argv):
             detector=detector,
             reference_methods=FLAGS.references,
             visual_report=FLAGS.report,
+            blur_options=blur_options,
         )
     except EvaluationInputError as error:
         for problem in error.problems:

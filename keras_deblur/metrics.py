@@ -34,6 +34,8 @@ choices. Compare our SSIM only with numbers produced by this module or by
 scikit-image with the settings above.
 """
 
+import math
+
 import cv2
 import numpy as np
 import tensorflow as tf
@@ -104,6 +106,33 @@ def psnr(a, b):
     if mse == 0:
         return float("inf")
     return float(10.0 * np.log10(DATA_RANGE**2 / mse))
+
+
+def finite_mean(values):
+    """Mean of the finite values; NaN when there are none.
+
+    Identical images have an infinite PSNR; a mean over images leaves them out
+    rather than becoming infinite itself. Reports written as JSON turn the NaN
+    into `null` (`json_safe`).
+    """
+    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+def json_safe(value):
+    """`value` with every non-finite float (inf PSNR, NaN) replaced by None, recursively.
+
+    JSON has no inf or NaN, and a field that is sometimes a number and sometimes
+    a string breaks its readers: reports hold a number or `null`, and say in a
+    field of their own when images were identical.
+    """
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    if isinstance(value, float | np.floating) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _valid_filter(image, taps):

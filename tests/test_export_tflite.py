@@ -157,7 +157,7 @@ def test_reports_beside_models_meet_the_thresholds(trained_reports):
         assert on_disk["io"]["input"]["shape"] == [1, SIZE, SIZE, 3]
         assert "psnr_tflite_vs_sharp_db" in on_disk
     fp32, fp16 = trained_reports["fp32"][1], trained_reports["fp16"][1]
-    assert fp32["psnr_vs_keras_db"] >= 45.0 and fp16["psnr_vs_keras_db"] >= 40.0
+    assert _agrees(fp32, 45.0) and _agrees(fp16, 40.0)
     # The fixed-size float models only use ops the GPU delegate supports.
     assert fp32["gpu_compatible"] and fp16["gpu_compatible"]
     assert fp32["gpu_issues"] == [] and "GPU" in fp32["gpu_analyzer"]
@@ -207,7 +207,7 @@ def test_int8_with_uint8_io_and_user_folders(trained_path, tmp_path):
     assert report["io"]["output"]["quantization"]["scale"] == pytest.approx(2 / 255, rel=0.01)
     assert report["calibration"] == {"images": 3, "source": str(photos)}
     assert "psnr_tflite_vs_sharp_db" not in report  # no sharp images in a user folder
-    assert report["psnr_vs_keras_db"] >= 35.0
+    assert _agrees(report, 35.0)
 
 
 def test_gpu_check_flags_unsupported_ops_and_dynamic_shapes(generator):
@@ -259,7 +259,7 @@ def test_validation_fails_when_tflite_and_keras_disagree(generator):
     flatbuffer = convert_generator(generator, "fp32", (32, 32))
     images = [np.random.default_rng(9).uniform(-1, 1, (32, 32, 3)).astype("float32")]
     same = validate_tflite(flatbuffer, generator, images, quantization="fp32", latency_repeats=1)
-    assert same["passed"] and same["psnr_vs_keras_db"] >= 45.0
+    assert same["passed"] and _agrees(same, 45.0)
     keras.utils.set_random_seed(99)
     other = _small_generator()  # same architecture, other weights: not what was exported
     report = validate_tflite(flatbuffer, other, images, quantization="fp32", latency_repeats=1)
@@ -403,3 +403,24 @@ def test_android_pipeline_with_tflite_matches_keras(trained_reports, trained_pat
     # A photo smaller than a tile is mirrored up to the tile size and cropped back.
     small = photo[:20, :30]
     assert android.deblur_rgb(fixed, small, (SIZE, SIZE), 16).shape == small.shape
+
+
+def _agrees(report, min_psnr_db):
+    """The TFLite output equals Keras' after uint8 rounding, or is within `min_psnr_db`."""
+    return report["identical_to_keras"] or report["psnr_vs_keras_db"] >= min_psnr_db
+
+
+def test_identical_outputs_give_null_psnr_and_a_flag_in_the_json_report(tmp_path):
+    from export.tflite import write_report
+    from export.validate import validate_tflite
+    from keras_deblur.models import build_mobile_generator
+
+    identity = build_mobile_generator(num_filters=8, num_res_blocks=1)  # untrained: the identity
+    flatbuffer = convert_generator(identity, "fp32", (32, 32))
+    images = [np.random.default_rng(4).uniform(-1, 1, (32, 32, 3)).astype("float32")]
+    report = validate_tflite(flatbuffer, identity, images, quantization="fp32", latency_repeats=1)
+    assert report["identical_to_keras"] and report["passed"]
+    write_report(report, tmp_path / "report.json")
+    text = (tmp_path / "report.json").read_text()
+    on_disk = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
+    assert on_disk["psnr_vs_keras_db"] is None and on_disk["identical_to_keras"] is True

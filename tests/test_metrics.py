@@ -151,3 +151,12 @@ def test_ssim_tf_stays_accurate_under_xla_on_larger_images():
     compiled = tf.function(metrics.ssim_tf, jit_compile=True)
     value = float(compiled(_to_model_range([a]), _to_model_range([b]))[0])
     assert value == pytest.approx(_skimage_ssim(a, b), abs=1e-4)
+
+
+def test_finite_mean_leaves_out_identical_images_and_json_safe_writes_null():
+    from keras_deblur.metrics import finite_mean, json_safe
+
+    assert finite_mean([30.0, float("inf"), 32.0]) == 31.0
+    assert np.isnan(finite_mean([float("inf")]))
+    report = {"psnr": float("inf"), "rows": [1.5, float("nan"), np.float32("inf")], "n": 2}
+    assert json_safe(report) == {"psnr": None, "rows": [1.5, None, None], "n": 2}
