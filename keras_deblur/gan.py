@@ -227,8 +227,8 @@ class DeblurGAN(keras.Model):
         self.generator_loss_tracker.update_state(ops.mean(per_sample))
         self.perceptual_loss_tracker.update_state(ops.mean(perceptual))
         self.pixel_loss_tracker.update_state(ops.mean(pixel))
-        self.train_psnr_tracker.update_state(ops.mean(psnr_tf(sharp, fake)))
-        self.train_input_psnr_tracker.update_state(ops.mean(psnr_tf(sharp, blurred)))
+        _update_finite(self.train_psnr_tracker, psnr_tf(sharp, fake))
+        _update_finite(self.train_input_psnr_tracker, psnr_tf(sharp, blurred))
         return {
             m.name: m.result()
             for m in (
@@ -253,14 +253,20 @@ class DeblurGAN(keras.Model):
     def test_step(self, data):
         blurred, sharp = data
         deblurred = self.generator(blurred, training=False)
-        self.psnr_tracker.update_state(psnr_tf(sharp, deblurred))
+        _update_finite(self.psnr_tracker, psnr_tf(sharp, deblurred))
         self.ssim_tracker.update_state(ssim_tf(sharp, deblurred))
-        self.input_psnr_tracker.update_state(psnr_tf(sharp, blurred))
+        _update_finite(self.input_psnr_tracker, psnr_tf(sharp, blurred))
         return {
             "psnr": self.psnr_tracker.result(),
             "ssim": self.ssim_tracker.result(),
             "input_psnr": self.input_psnr_tracker.result(),
         }
+
+
+def _update_finite(tracker, values):
+    """Adds the finite values to a mean: identical images (PSNR inf) are left out, as in reports."""
+    finite = ops.isfinite(values)
+    tracker.update_state(ops.where(finite, values, 0.0), sample_weight=ops.cast(finite, "float32"))
 
 
 def _with_loss_scaling(optimizer):

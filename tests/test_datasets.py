@@ -278,3 +278,13 @@ def test_embedded_dataset_gives_blurred_crops():
     for blurred, sharp in elements:
         assert blurred.shape == sharp.shape == (64, 64, 3)
         assert np.abs(np.diff(blurred, axis=1)).mean() < np.abs(np.diff(sharp, axis=1)).mean()
+
+
+def test_unblurred_ratio_leaves_that_share_of_pairs_sharp(tmp_path):
+    _write_photos(str(tmp_path), count=1)
+    photos = [str(tmp_path / name) for name in sorted(os.listdir(tmp_path))] * 40
+    pairs = _as_list(synthetic_dataset(photos, crop_size=32, seed=3, unblurred_ratio=0.5))
+    unblurred = sum(np.array_equal(blurred, sharp) for blurred, sharp in pairs)
+    assert 10 <= unblurred <= 30  # about half of 40
+    pairs = _as_list(synthetic_dataset(photos[:10], crop_size=32, seed=3))
+    assert not any(np.array_equal(blurred, sharp) for blurred, sharp in pairs)

@@ -229,3 +229,11 @@ def test_a_step_under_mirrored_strategy_equals_the_single_device_step():
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=600, cwd=REPO
     )
     assert "MIRRORED_OK" in result.stdout, result.stderr[-3000:]
+
+
+def test_psnr_means_leave_out_identical_images():
+    from keras_deblur.gan import _update_finite
+
+    tracker = keras.metrics.Mean()
+    _update_finite(tracker, np.array([30.0, np.inf, 32.0], "float32"))
+    assert float(tracker.result()) == 31.0

@@ -55,7 +55,7 @@ KERNEL_FOLDER = "kernels"
 VALIDATION_SEED = 0
 _SIZE_MULTIPLE = 4
 _KERNEL_OPTIONS = ("max_length", "exposure", "fraction", "num_steps")
-_BLUR_OPTIONS = _KERNEL_OPTIONS + ("gamma", "noise_std")
+_BLUR_OPTIONS = _KERNEL_OPTIONS + ("gamma", "noise_std", "unblurred_ratio")
 
 
 def probe_image(path):
@@ -230,7 +230,11 @@ def _load_pair(blurred_path, sharp_path, rng, crop_size, training, resize):
 def _blur_on_the_fly(sharp_path, rng, crop_size, training, blur_options):
     sharp = to_rgb_uint8(read_image(sharp_path))
     kernel_options = {k: v for k, v in blur_options.items() if k in _KERNEL_OPTIONS}
-    kernel = random_psf(rng, **kernel_options)
+    unblurred_ratio = blur_options.get("unblurred_ratio", 0.0)
+    if unblurred_ratio and rng.random() < unblurred_ratio:
+        kernel = np.ones((1, 1), np.float32)  # the identity: the pair is (sharp, sharp)
+    else:
+        kernel = random_psf(rng, **kernel_options)
     noise = {k: v for k, v in blur_options.items() if k in ("gamma", "noise_std")}
     if crop_size is None:
         sharp = _trim_to_multiple(sharp)
@@ -376,7 +380,9 @@ def synthetic_dataset(sharp, crop_size=256, training=True, seed=None, **blur_opt
         **blur_options: `max_length`, `exposure`, `fraction`, `num_steps`,
             `gamma`, `noise_std`; see `motion_blur.synthesize_blur`. The
             defaults draw exposures and fractions like the reference's
-            dataset script.
+            dataset script. `unblurred_ratio` (default 0): share of pairs
+            left unblurred, (sharp, sharp), which teaches the generator to
+            leave sharp content, natural defocus included, as it is.
 
     Returns:
         Unbatched `tf.data.Dataset` of `(blurred, sharp)`, float32
