@@ -422,7 +422,8 @@ def _validate(config, resume, output_dir):
         raise ValueError(f"steps_per_epoch must be >= 1. Received: {config['steps_per_epoch']}")
     if not 0.0 <= config["unblurred_ratio"] < 1.0:
         raise ValueError(
-            f"unblurred_ratio must be in [0, 1). Received: unblurred_ratio={config['unblurred_ratio']}"
+            "unblurred_ratio must be in [0, 1). "
+            f"Received: unblurred_ratio={config['unblurred_ratio']}"
         )
     if not 0.0 <= config["synthetic_ratio"] <= 1.0:
         raise ValueError(
@@ -746,8 +747,8 @@ _TRAIN_FLAGS = (
     "paired_dirs sharp_dirs val_paired_dirs val_sharp_dirs synthetic_ratio crop_size batch_size "
     "epochs steps_per_epoch validation_steps critic_steps learning_rate gp_weight content_weight "
     "adversarial_weight pixel_weight warmup_epochs vgg_weights architecture num_filters "
-    "num_res_blocks blur_exposures blur_fractions unblurred_ratio strategy tpu_address mixed_precision "
-    "jit_compile seed keep_checkpoints num_samples"
+    "num_res_blocks blur_exposures blur_fractions unblurred_ratio strategy tpu_address "
+    "mixed_precision jit_compile seed keep_checkpoints num_samples"
 ).split()
 
 
