@@ -1,5 +1,6 @@
-"""Deblur photos with a trained generator.
+"""Deblur photos with the shipped pretrained generator or one you trained.
 
+    python -m keras_deblur.deblur --input photos/ --output_dir sharp/
     python -m keras_deblur.deblur --weights G.keras --input photos/ --output_dir sharp/
 
 Inputs can be a file, a folder (searched recursively) or a glob. Each result
@@ -18,6 +19,7 @@ from tqdm import tqdm
 from keras_deblur.data.images import ImageReadError, list_images, read_image, write_image
 from keras_deblur.inference import DEFAULT_TILE_OVERLAP, deblur
 from keras_deblur.models import load_generator
+from keras_deblur.pretrained import DEFAULT_PRESET, PRESETS
 
 
 def output_paths(inputs, output_dir):
@@ -95,7 +97,11 @@ def deblur_files(
 def _define_flags():
     """Defines the flags; only when run as a program, so importing this module
     next to another CLI module cannot clash on flag names."""
-    flags.DEFINE_string("weights", None, "Generator: .keras or .weights.h5 file.")
+    flags.DEFINE_string(
+        "weights",
+        DEFAULT_PRESET,
+        f"Generator: .keras or .weights.h5 file, or a pretrained preset ({', '.join(PRESETS)}).",
+    )
     flags.DEFINE_string("input", None, "Image file, folder (recursive) or glob pattern.")
     flags.DEFINE_string("output_dir", None, "Folder for the deblurred images.")
     flags.DEFINE_integer(

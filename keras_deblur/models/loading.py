@@ -6,6 +6,7 @@ import warnings
 import keras
 
 from keras_deblur.models.generator import build_generator
+from keras_deblur.pretrained import PRESETS, preset_path
 
 
 def _check_generator(model, path):
@@ -25,14 +26,16 @@ def _check_generator(model, path):
 
 
 def load_generator(path, **generator_kwargs):
-    """Loads a generator from a `.keras` file or a `.weights.h5` file.
+    """Loads a pretrained generator by name, or a generator from a `.keras`/`.weights.h5` file.
 
+    A name from `keras_deblur.pretrained.PRESETS` (e.g. `"mobile"`) loads the
+    generator shipped in the package, unless a file of that name exists.
     `.keras` files are loaded in safe mode (no Python code is deserialised).
     `.weights.h5` files hold weights only: the generator is rebuilt with
     `build_generator(**generator_kwargs)` and the weights loaded into it.
 
     Args:
-        path: str or path-like. `.keras` or `.weights.h5` file.
+        path: str or path-like. Preset name, `.keras` or `.weights.h5` file.
         **generator_kwargs: arguments of `build_generator` for `.weights.h5`
             files saved from a non-default architecture.
 
@@ -46,6 +49,8 @@ def load_generator(path, **generator_kwargs):
             cannot be read.
     """
     path = os.fspath(path)
+    if path in PRESETS and not os.path.exists(path):
+        path = preset_path(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file")
     if path.endswith(".weights.h5"):
