@@ -34,6 +34,7 @@ from absl import app, flags
 from tqdm import tqdm
 
 from keras_deblur import baselines, detection, metrics, report
+from keras_deblur.blur import UNIFORM_EXPOSURE, parse_levels
 from keras_deblur.data.datasets import find_image_pairs, probe_image
 from keras_deblur.data.embedded import embedded_photo_paths
 from keras_deblur.data.images import (
@@ -43,7 +44,7 @@ from keras_deblur.data.images import (
     to_rgb_uint8,
     write_image,
 )
-from keras_deblur.data.motion_blur import synthesize_blur
+from keras_deblur.data.motion_blur import TRAINING_EXPOSURES, TRAINING_FRACTIONS, synthesize_blur
 from keras_deblur.inference import deblur
 from keras_deblur.models import load_generator
 from keras_deblur.pretrained import DEFAULT_PRESET, PRESETS
@@ -51,7 +52,6 @@ from keras_deblur.pretrained import DEFAULT_PRESET, PRESETS
 logger = logging.getLogger(__name__)
 
 EMBEDDED = "embedded"
-BLUR_MIX = "mix"
 # Methods in table order; "wiener" only exists for synthetic blur.
 METHOD_LABELS = {
     "blurred": "blurred input",
@@ -425,29 +425,6 @@ def evaluate(
     return summary
 
 
-def blur_options_from_flags(exposure, fraction):
-    """`--blur_exposure`/`--blur_fraction` values -> `synthesize_blur` options.
-
-    "mix" keeps `synthesize_blur`'s default; exposure "default" is the
-    trajectory's own `0.1 * U(0, 1)` (None).
-    """
-    options = {}
-    for name, value in (("exposure", exposure), ("fraction", fraction)):
-        if value == BLUR_MIX:
-            continue
-        if name == "exposure" and value == "default":
-            options[name] = None
-            continue
-        try:
-            options[name] = float(value)
-        except ValueError:
-            raise ValueError(
-                f"--blur_{name} must be 'mix', a number or (exposure) 'default'. "
-                f"Received: {value!r}"
-            ) from None
-    return options
-
-
 def _define_flags():
     """Defines the flags; only when run as a program, so importing this module
     next to another CLI module cannot clash on flag names."""
@@ -466,16 +443,17 @@ def _define_flags():
         "kernels; 'embedded' uses the validation photos shipped with scikit-image.",
     )
     flags.DEFINE_integer("seed", 0, "Seed of the synthetic blur (with --sharp_dir).")
-    flags.DEFINE_string(
-        "blur_exposure",
-        BLUR_MIX,
-        "Synthetic blur exposure: 'mix' (the reference dataset script's 0.003-0.01), "
-        "'default' (the trajectory's own 0.1*U(0,1): short shakes) or a number.",
+    flags.DEFINE_list(
+        "exposure",
+        [str(value) for value in TRAINING_EXPOSURES],
+        f"Synthetic blur exposure ('anxiety') levels, one picked per photo; '{UNIFORM_EXPOSURE}' "
+        "draws 0.1*U(0,1) like the reference trajectory (short shakes). Default: the reference "
+        "dataset script's mix.",
     )
-    flags.DEFINE_string(
-        "blur_fraction",
-        BLUR_MIX,
-        "Share of the exposure the kernel integrates: 'mix' (0.1, 0.5 or 1) or a number in (0, 1].",
+    flags.DEFINE_list(
+        "fraction",
+        [str(value) for value in TRAINING_FRACTIONS],
+        "Exposure fractions in (0, 1] the kernels integrate, one picked per photo.",
     )
     flags.DEFINE_string("output_dir", None, "Folder for the CSV, JSON and report.")
     flags.DEFINE_boolean(
@@ -501,7 +479,10 @@ def main(argv):
         if not FLAGS[name].value:
             raise app.UsageError(f"--{name} is required")
     try:
-        blur_options = blur_options_from_flags(FLAGS.blur_exposure, FLAGS.blur_fraction)
+        blur_options = {
+            "exposure": parse_levels(FLAGS.exposure, "exposure", allow_uniform=True),
+            "fraction": parse_levels(FLAGS.fraction, "fraction"),
+        }
     except ValueError as error:
         raise app.UsageError(str(error)) from None
     if bool(FLAGS.paired_dir) == bool(FLAGS.sharp_dir):

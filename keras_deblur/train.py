@@ -77,7 +77,7 @@ PRESETS = {
         "steps_per_epoch": 50,
         "crop_size": 128,
         "batch_size": 8,
-        "learning_rate": 1e-4,
+        "learning_rate": 3e-4,
         "content_weight": 0.0,
         "pixel_weight": 100.0,
         "vgg_weights": None,
@@ -727,8 +727,8 @@ def _define_flags():
     flags.DEFINE_list(
         "blur_exposures",
         None,
-        "Synthetic blur exposures picked uniformly; 'default' is the trajectory's 0.1*U(0,1) "
-        "(default: the reference dataset script's mix).",
+        "Synthetic blur exposures picked uniformly; 'uniform' draws the trajectory's own "
+        "0.1*U(0,1) (default: the reference dataset script's mix).",
     )
     flags.DEFINE_list("blur_fractions", None, "Synthetic blur exposure fractions in (0, 1].")
     flags.DEFINE_float("unblurred_ratio", 0.0, "Share of synthetic pairs left unblurred.")
@@ -753,10 +753,13 @@ _TRAIN_FLAGS = (
 
 
 def _parse_blur_lists(kwargs, flag_values):
-    """--blur_exposures/--blur_fractions as floats; 'default' is the trajectory's own exposure."""
+    """--blur_exposures/--blur_fractions as floats; 'uniform' is the trajectory's own exposure."""
+    from keras_deblur.blur import parse_levels
+
     for name in ("blur_exposures", "blur_fractions"):
         if flag_values[name].present:
-            kwargs[name] = [None if v == "default" else float(v) for v in flag_values[name].value]
+            allow_uniform = name == "blur_exposures"
+            kwargs[name] = parse_levels(flag_values[name].value, name, allow_uniform)
 
 
 def _kwargs_from_flags(flag_values):

@@ -259,3 +259,36 @@ def test_html_report_escapes_names_and_links_grids(tmp_path):
     text = open(page, encoding="utf-8").read()
     assert "&lt;b&gt;x&lt;/b&gt;" in text and "<b>x</b>" not in text
     assert 'src="g/x.png"' in text and "21.50" in text
+
+
+def test_cli_defaults_to_the_pretrained_model_and_mixes_sources(sharp_paths, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = _run_cli(
+        [
+            f"--sharp_dir={os.path.dirname(sharp_paths[0])},embedded",
+            f"--output_dir={out}",
+            "--exposure=uniform",
+            "--fraction=1",
+            "--noreport",
+            "--noreferences",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["num_images"] == len(sharp_paths) + 2  # + the embedded validation photos
+    assert summary["weights"] == "mobile"
+    assert summary["blur_options"] == {"exposure": [None], "fraction": [1.0]}
+
+
+def test_cli_refuses_a_blur_level_that_is_not_a_number(generator_path, sharp_paths, tmp_path):
+    from absl import app
+
+    with pytest.raises(app.UsageError, match="--fraction takes numbers"):
+        _run_cli(
+            [
+                f"--weights={generator_path}",
+                f"--sharp_dir={sharp_paths[0]}",
+                f"--output_dir={tmp_path}",
+                "--fraction=uniform",
+            ]
+        )

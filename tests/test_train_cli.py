@@ -194,7 +194,7 @@ def test_cli_checks_the_warmup_and_parses_the_mobile_preset_and_blur_lists(tmp_p
         "--nojit_compile",
         "--num_samples=1",
         "--sharp_dirs=embedded",
-        "--blur_exposures=default,0.005",
+        "--blur_exposures=uniform,0.005",
         f"--output_dir={run_dir}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
