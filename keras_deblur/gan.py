@@ -80,7 +80,7 @@ class DeblurGAN(keras.Model):
             adversarial_weight: float. Weight of `-D(fake)` in the generator
                 loss; 0 skips the critic entirely (a content-only warm-up,
                 see `set_adversarial_weight`). Defaults to 1 (the paper).
-            pixel_weight: float. Weight of an L1 pixel loss added to the
+            pixel_weight: float. Weight of a pixel MSE loss added to the
                 generator loss. Defaults to 0 (the paper has none).
             **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`).
                 Under the "mixed_float16" policy both optimizers are wrapped
@@ -207,7 +207,7 @@ class DeblurGAN(keras.Model):
             else:
                 adversarial = ops.zeros((ops.shape(fake)[0],), "float32")
             perceptual = self._content_term(self.perceptual_loss, sharp, fake)
-            pixel = self._content_term(losses.pixel_l1_loss, sharp, fake, self.pixel_weight)
+            pixel = self._content_term(losses.pixel_mse_loss, sharp, fake, self.pixel_weight)
             per_sample = (
                 self.adversarial_weight * adversarial
                 + self.content_weight * perceptual

@@ -67,13 +67,13 @@ PRESETS = {
     },
     # The shipped mobile model's recipe (keras_deblur/pretrained/MODEL_CARD.md):
     # a content-only warm-up, then DeblurGAN's WGAN-GP with the paper's weights
-    # (adversarial 1 : content 100), the content being an L1 pixel loss since
+    # (adversarial 1 : content 100), the content being a pixel MSE loss since
     # the ImageNet VGG19 weights cannot be assumed. Blur from almost none to
     # long shakes, so that sharp content is left alone.
     "mobile": {
         "architecture": "mobile",
-        "epochs": 71,
-        "warmup_epochs": 70,
+        "epochs": 61,
+        "warmup_epochs": 60,
         "steps_per_epoch": 50,
         "crop_size": 128,
         "batch_size": 8,
@@ -353,7 +353,7 @@ def train(
         gp_weight: float. Gradient penalty weight. Defaults to 10.
         content_weight: float. Perceptual loss weight. Defaults to 100.
         adversarial_weight: float. Weight of `-D(fake)` after the warm-up. Defaults to 1.
-        pixel_weight: float. L1 pixel loss weight. Defaults to 0 (the paper).
+        pixel_weight: float. Pixel MSE loss weight. Defaults to 0 (the paper).
         warmup_epochs: int. Content-only epochs before the GAN starts. Defaults to 0.
         vgg_weights: "auto", "imagenet", a `.h5` path, or None. Defaults to
             "auto"; not loaded when `content_weight` is 0.
@@ -718,7 +718,7 @@ def _define_flags():
     flags.DEFINE_float("gp_weight", 10.0, "Gradient penalty weight.")
     flags.DEFINE_float("content_weight", 100.0, "Perceptual loss weight (0: no VGG19).")
     flags.DEFINE_float("adversarial_weight", 1.0, "Weight of -D(fake) in the generator loss.")
-    flags.DEFINE_float("pixel_weight", 0.0, "L1 pixel loss weight (not in the paper).")
+    flags.DEFINE_float("pixel_weight", 0.0, "Pixel MSE loss weight (not in the paper).")
     flags.DEFINE_integer("warmup_epochs", 0, "Content-only epochs (no critic) before the GAN.")
     flags.DEFINE_string("vgg_weights", VGG_AUTO, "auto | imagenet | none | path to .h5 weights.")
     flags.DEFINE_enum("architecture", "resnet", list(ARCHITECTURES), "Generator: paper or mobile.")

@@ -129,3 +129,9 @@ def test_missing_weights_file_is_a_one_line_error(tmp_path):
     missing = str(tmp_path / "nope.h5")
     with pytest.raises(FileNotFoundError, match="nope.h5: VGG19 weights file not found"):
         losses.build_perceptual_loss(weights=missing)
+
+
+def test_pixel_mse_loss_is_per_sample_mean_squared_error():
+    sharp = np.zeros((2, 4, 4, 3), "float32")
+    fake = np.stack([np.full((4, 4, 3), 0.5, "float32"), np.zeros((4, 4, 3), "float32")])
+    np.testing.assert_allclose(losses.pixel_mse_loss(sharp, fake), [0.25, 0.0])
