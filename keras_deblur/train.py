@@ -626,6 +626,9 @@ def _fit_phases(gan, config, train_ds, initial_epoch, **fit_kwargs):
         result = gan.fit(train_ds, epochs=end_epoch, initial_epoch=initial_epoch, **fit_kwargs)
         for key, values in result.history.items():
             history.setdefault(key, []).extend(values)
+        for callback in fit_kwargs.get("callbacks", []):
+            if isinstance(callback, keras.callbacks.CSVLogger):
+                callback.append = True  # the next phase's fit must not truncate the log
         if gan.stop_training:  # a callback stopped the run (e.g. a NaN loss)
             break
         initial_epoch = end_epoch

@@ -164,6 +164,7 @@ def test_warmup_epochs_train_without_the_critic_then_the_gan_takes_over(tmp_path
     )
     history = result.history
     assert history["critic_loss"][0] == 0.0 and history["critic_loss"][1] != 0.0
+    assert [row["epoch"] for row in _csv_rows(run_dir)] == ["0", "1"]  # both phases logged
     assert all(value > 0 for value in history["pixel_loss"])
     assert history["perceptual_loss"] == [0.0, 0.0]  # no VGG19 was built or used
     # The critic stepped once per generator step, in the GAN epoch only.
