@@ -87,3 +87,17 @@ def test_library_refuses_to_overwrite_inputs(weights, photos):
         load_generator(weights), [str(photos / "a.png")], str(photos), progress=False
     )
     assert written == [] and "refusing to overwrite" in failures[0][1]
+
+
+def test_cli_without_weights_deblurs_with_the_pretrained_model(tmp_path):
+    import skimage.data
+
+    from keras_deblur.data.motion_blur import synthesize_blur
+
+    sharp = skimage.data.chelsea()[80:208, 150:278]  # a validation photo: never trained on
+    blurred, _ = synthesize_blur(sharp, np.random.default_rng(0), exposure=0.005, fraction=1.0)
+    write_image(tmp_path / "photo.png", blurred)
+    result = _run_cli(f"--input={tmp_path / 'photo.png'}", f"--output_dir={tmp_path / 'out'}")
+    assert result.returncode == 0, result.stderr
+    restored = read_image(tmp_path / "out" / "photo.png")
+    assert restored.shape == blurred.shape and not np.array_equal(restored, blurred)
