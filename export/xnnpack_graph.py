@@ -30,7 +30,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_deblur.layers import ReflectionPadding2D
+from keras_deblur.layers import ReflectionPadding2D, slice_axis
 
 # For each output parity (0: even rows, 1: odd rows) of a stride-2, 3-tap
 # transposed conv on PyTorch's padding=1, output_padding=1 grid: which kernel
@@ -39,18 +39,11 @@ from keras_deblur.layers import ReflectionPadding2D
 _TAPS_BY_PARITY = {0: (1,), 1: (2, 0)}
 
 
-def _take(x, axis, start, stop):
-    """`x[..., start:stop, ...]` on `axis` (negative indices count from the end)."""
-    index = [slice(None)] * 4
-    index[axis] = slice(start, stop)
-    return x[tuple(index)]
-
-
 def _reflect(x, axis, before, after):
     """Reflect-pads one axis with single-row slices (no MIRROR_PAD, no REVERSE)."""
-    rows = [_take(x, axis, i, i + 1) for i in range(before, 0, -1)]
+    rows = [slice_axis(x, axis, i, i + 1) for i in range(before, 0, -1)]
     rows.append(x)
-    rows += [_take(x, axis, -2 - i, -1 - i) for i in range(after)]
+    rows += [slice_axis(x, axis, -2 - i, -1 - i) for i in range(after)]
     return ops.concatenate(rows, axis=axis) if len(rows) > 1 else x
 
 

@@ -36,10 +36,9 @@ from tqdm import tqdm
 from keras_deblur import baselines, detection, metrics, report
 from keras_deblur.blur import UNIFORM_EXPOSURE, parse_levels
 from keras_deblur.data.datasets import find_image_pairs, probe_image
-from keras_deblur.data.embedded import embedded_photo_paths
+from keras_deblur.data.embedded import photo_paths
 from keras_deblur.data.images import (
     ImageReadError,
-    list_images,
     read_image,
     to_rgb_uint8,
     write_image,
@@ -51,7 +50,6 @@ from keras_deblur.pretrained import DEFAULT_PRESET, PRESETS
 
 logger = logging.getLogger(__name__)
 
-EMBEDDED = "embedded"
 # Methods in table order; "wiener" only exists for synthetic blur.
 METHOD_LABELS = {
     "blurred": "blurred input",
@@ -144,16 +142,6 @@ def _synthetic_samples(paths, root, seed, blur_options):
         }
 
 
-def _sharp_paths(source):
-    """`"embedded"` -> the validation photos; a folder or glob -> its images; a file -> itself."""
-    source = os.fspath(source)
-    if source == EMBEDDED:
-        return embedded_photo_paths("validation")
-    if os.path.isfile(source):
-        return [source]
-    return list_images(source)
-
-
 def _resolve_source(paired_dir, sharp, limit):
     """Returns `(kind, items, root)` after checking every file up front."""
     if (paired_dir is None) == (sharp is None):
@@ -165,7 +153,7 @@ def _resolve_source(paired_dir, sharp, limit):
         _check_pairs(pairs)
         return "paired", pairs, os.fspath(paired_dir)
     sources = [sharp] if isinstance(sharp, str | os.PathLike) else list(sharp)
-    paths = [path for source in sources for path in _sharp_paths(source)]
+    paths = photo_paths(sources, "validation")
     if not paths:
         raise FileNotFoundError("sharp: no image files given")
     paths = paths[:limit]

@@ -29,7 +29,8 @@ class DeblurGAN(keras.Model):
         critic: `keras.Model`. Images `(batch, H, W, 3)` in [-1, 1] -> patch
             scores `(batch, h, w, 1)` (`build_critic`).
         perceptual_loss: callable `(sharp, fake) -> (batch,)` float32, e.g.
-            `keras_deblur.losses.build_perceptual_loss()`.
+            `keras_deblur.losses.build_perceptual_loss()`, or None when
+            compiled with `content_weight=0`.
 
     Example:
     >>> gan = DeblurGAN(build_generator(), build_critic(), build_perceptual_loss())
@@ -206,8 +207,8 @@ class DeblurGAN(keras.Model):
                 adversarial = losses.generator_adversarial_loss(fake_scores)
             else:
                 adversarial = ops.zeros((ops.shape(fake)[0],), "float32")
-            perceptual = self._content_term(self.perceptual_loss, sharp, fake)
-            pixel = self._content_term(losses.pixel_mse_loss, sharp, fake, self.pixel_weight)
+            perceptual = _weighted_term(self.content_weight, self.perceptual_loss, sharp, fake)
+            pixel = _weighted_term(self.pixel_weight, losses.pixel_mse_loss, sharp, fake)
             per_sample = (
                 self.adversarial_weight * adversarial
                 + self.content_weight * perceptual
@@ -243,13 +244,6 @@ class DeblurGAN(keras.Model):
             )
         }
 
-    def _content_term(self, loss_fn, sharp, fake, weight=None):
-        """`loss_fn(sharp, fake)` per sample, or zeros when its weight is 0 (no VGG pass)."""
-        weight = self.content_weight if weight is None else weight
-        if weight == 0:
-            return ops.zeros((ops.shape(fake)[0],), "float32")
-        return loss_fn(sharp, fake)
-
     def test_step(self, data):
         blurred, sharp = data
         deblurred = self.generator(blurred, training=False)
@@ -261,6 +255,13 @@ class DeblurGAN(keras.Model):
             "ssim": self.ssim_tracker.result(),
             "input_psnr": self.input_psnr_tracker.result(),
         }
+
+
+def _weighted_term(weight, loss_fn, sharp, fake):
+    """`loss_fn(sharp, fake)` per sample, or zeros when its weight is 0 (no VGG pass)."""
+    if weight == 0:
+        return ops.zeros((ops.shape(fake)[0],), "float32")
+    return loss_fn(sharp, fake)
 
 
 def _update_finite(tracker, values):

@@ -157,8 +157,9 @@ class GlobalSkip(keras.layers.Layer):
         return input_shape[1]
 
 
-def _slice(x, axis, start, stop):
-    """`x[..., start:stop, ...]` on `axis`: a STRIDED_SLICE in TFLite (no GATHER)."""
+def slice_axis(x, axis, start, stop):
+    """`x[..., start:stop, ...]` on `axis` of a 4-D tensor (negative indices count from
+    the end): a STRIDED_SLICE in TFLite, which XNNPACK runs (no GATHER)."""
     index = [slice(None)] * 4
     index[axis] = slice(start, stop)
     return x[tuple(index)]
@@ -166,8 +167,12 @@ def _slice(x, axis, start, stop):
 
 def _neighbour_blend(x, axis):
     """`(0.75 x[i] + 0.25 x[i-1], 0.75 x[i] + 0.25 x[i+1])` along `axis`, edges repeated."""
-    previous = ops.concatenate([_slice(x, axis, 0, 1), _slice(x, axis, None, -1)], axis=axis)
-    following = ops.concatenate([_slice(x, axis, 1, None), _slice(x, axis, -1, None)], axis=axis)
+    previous = ops.concatenate(
+        [slice_axis(x, axis, 0, 1), slice_axis(x, axis, None, -1)], axis=axis
+    )
+    following = ops.concatenate(
+        [slice_axis(x, axis, 1, None), slice_axis(x, axis, -1, None)], axis=axis
+    )
     return 0.75 * x + 0.25 * previous, 0.75 * x + 0.25 * following
 
 

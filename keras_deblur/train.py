@@ -37,6 +37,7 @@ import tensorflow as tf
 
 from keras_deblur import callbacks as callbacks_lib
 from keras_deblur import losses
+from keras_deblur.data.embedded import EMBEDDED, photo_paths
 from keras_deblur.gan import DeblurGAN
 from keras_deblur.models import build_critic, build_generator, build_mobile_generator
 from keras_deblur.schedules import ConstantThenLinearDecay
@@ -46,8 +47,6 @@ logger = logging.getLogger(__name__)
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 ARCHITECTURES = ("resnet", "mobile")
 VGG_AUTO = "auto"
-# In --sharp_dirs / --val_sharp_dirs: the photos embedded in scikit-image.
-EMBEDDED = "embedded"
 
 # Values `train()` uses unless told otherwise: the paper's model and losses with a
 # schedule short enough for a 2-core CPU.
@@ -188,20 +187,6 @@ def _check_crop_fits(dirs, crop_size, paired):
                 )
 
 
-def sharp_photo_paths(sharp_dirs, split="train"):
-    """Image files of `sharp_dirs`; `"embedded"` stands for the embedded photos of `split`."""
-    from keras_deblur.data import embedded
-    from keras_deblur.data.images import list_images
-
-    return [
-        path
-        for folder in sharp_dirs
-        for path in (
-            embedded.embedded_photo_paths(split) if folder == EMBEDDED else list_images(folder)
-        )
-    ]
-
-
 def _training_dataset(paired_dirs, sharp_dirs, synthetic_ratio, crop_size, seed, blur_options):
     from keras_deblur.data import datasets
 
@@ -209,7 +194,7 @@ def _training_dataset(paired_dirs, sharp_dirs, synthetic_ratio, crop_size, seed,
     real = _uniform_mix(real, seed)
     synthetic = None
     if sharp_dirs or not paired_dirs:
-        sharp = sharp_photo_paths(sharp_dirs or [EMBEDDED], "train")
+        sharp = photo_paths(sharp_dirs or [EMBEDDED], "train")
         synthetic = datasets.synthetic_dataset(
             sharp, crop_size=crop_size, seed=seed, **blur_options
         )
@@ -226,7 +211,7 @@ def _validation_dataset(paired_dirs, sharp_dirs, crop_size, seed, blur_options):
         for root in paired_dirs
     ]
     if sharp_dirs or not paired_dirs:
-        sharp = sharp_photo_paths(sharp_dirs or [EMBEDDED], "validation")
+        sharp = photo_paths(sharp_dirs or [EMBEDDED], "validation")
         parts.append(
             datasets.synthetic_dataset(
                 sharp, crop_size=crop_size, training=False, seed=seed, **blur_options
@@ -254,7 +239,7 @@ def _epoch_size(paired_dirs, sharp_dirs):
 
     if paired_dirs:
         return sum(len(find_image_pairs(root)) for root in paired_dirs)
-    return len(sharp_photo_paths(sharp_dirs or [EMBEDDED], "train"))
+    return len(photo_paths(sharp_dirs or [EMBEDDED], "train"))
 
 
 def _validation_size(paired_dirs, sharp_dirs):
@@ -262,7 +247,7 @@ def _validation_size(paired_dirs, sharp_dirs):
 
     pairs = sum(len(find_image_pairs(root)) for root in paired_dirs)
     if sharp_dirs or not paired_dirs:
-        pairs += len(sharp_photo_paths(sharp_dirs or [EMBEDDED], "validation"))
+        pairs += len(photo_paths(sharp_dirs or [EMBEDDED], "validation"))
     return pairs
 
 

@@ -8,6 +8,9 @@ blurred). They are found through the installed package's path, never fetched.
 
 import os
 
+# Names the embedded photos wherever a list of photo folders is taken
+# (`--sharp_dirs`, `--val_sharp_dirs`, `evaluate --sharp_dir`).
+EMBEDDED = "embedded"
 # A fixed split. The two views of the motorcycle stereo pair stay together in
 # training so the validation photos are scenes the model never saw.
 TRAIN_PHOTOS = (
@@ -71,4 +74,26 @@ def embedded_photo_paths(split="train"):
             f"{missing[0]}: embedded photo missing from the installed scikit-image "
             f"({len(missing)} of {len(paths)} missing)"
         )
+    return paths
+
+
+def photo_paths(sources, split="train"):
+    """Image files named by `sources`, in order.
+
+    Args:
+        sources: list of str. Files (kept as given), folders (searched
+            recursively), globs, or `EMBEDDED` for the embedded photos of `split`.
+        split: str. Split of the embedded photos. Defaults to `"train"`.
+
+    Returns:
+        list of str.
+
+    Raises:
+        FileNotFoundError: a source that matches no image file.
+    """
+    from keras_deblur.data.images import list_images
+
+    paths = []
+    for source in map(os.fspath, sources):
+        paths += embedded_photo_paths(split) if source == EMBEDDED else list_images(source)
     return paths
