@@ -36,7 +36,7 @@ from tqdm import tqdm
 from keras_deblur import baselines, detection, metrics, report
 from keras_deblur.blur import UNIFORM_EXPOSURE, parse_levels
 from keras_deblur.data.datasets import find_image_pairs, probe_image
-from keras_deblur.data.embedded import photo_paths
+from keras_deblur.data.embedded import EMBEDDED, photo_paths
 from keras_deblur.data.images import (
     ImageReadError,
     read_image,
@@ -428,7 +428,7 @@ def _define_flags():
         "sharp_dir",
         None,
         "Sharp photos (folders, globs or files, comma-separated) blurred with seeded synthetic "
-        "kernels; 'embedded' uses the validation photos shipped with scikit-image.",
+        f"kernels; '{EMBEDDED}' uses the validation photos shipped with scikit-image.",
     )
     flags.DEFINE_integer("seed", 0, "Seed of the synthetic blur (with --sharp_dir).")
     flags.DEFINE_list(
