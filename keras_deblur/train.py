@@ -291,6 +291,7 @@ def train(
     architecture: str = "resnet",
     num_filters: int | None = None,
     num_res_blocks: int | None = None,
+    init_weights: str | None = None,
     blur_exposures: list | tuple | None = None,
     blur_fractions: list | tuple | None = None,
     unblurred_ratio: float = 0.0,
@@ -346,6 +347,10 @@ def train(
             (`build_mobile_generator`). Defaults to "resnet".
         num_filters, num_res_blocks: generator size; None takes the
             architecture's defaults (the paper's 64, 9 for "resnet").
+        init_weights: str or None. Start the generator from these weights
+            instead of random ones (fine-tuning): a pretrained preset name such
+            as "mobile" or a `.keras` generator of the same architecture and
+            size. Ignored when resuming (the checkpoint holds the weights).
         blur_exposures, blur_fractions: sequences picked from uniformly for each
             synthetic sample (`None` in `blur_exposures` is the trajectory's own
             `0.1 * U(0, 1)`), or None for the reference dataset script's mix.
@@ -448,6 +453,8 @@ def _train_in_run_dir(config, run_dir, resume, strategy, verbose):
         generator = build_generator_for(
             config["architecture"], config["num_filters"], config["num_res_blocks"]
         )
+        if config["init_weights"] and not resume:
+            _copy_weights(config["init_weights"], generator)
         critic = build_critic()
         gan = DeblurGAN(generator, critic, perceptual)
         gan.compile(
@@ -631,6 +638,23 @@ def build_generator_for(architecture, num_filters=None, num_res_blocks=None):
     return builder(**{key: value for key, value in sizes.items() if value is not None})
 
 
+def _copy_weights(source, generator):
+    """Loads the generator `source` (preset name or `.keras`) into `generator`, same shapes."""
+    from keras_deblur.models.loading import load_generator
+
+    pretrained = load_generator(source)
+    shapes = [tuple(w.shape) for w in pretrained.weights]
+    expected = [tuple(w.shape) for w in generator.weights]
+    if shapes != expected:
+        raise ValueError(
+            f"{source}: init_weights do not fit the generator being trained "
+            f"({len(shapes)} weight tensors, expected {len(expected)}; check --architecture, "
+            "--num_filters and --num_res_blocks)"
+        )
+    generator.set_weights(pretrained.get_weights())
+    logger.info("Generator initialised from %s", source)
+
+
 def _blur_options(config):
     options = {}
     if config["blur_exposures"]:
@@ -712,6 +736,9 @@ def _define_flags():
     flags.DEFINE_enum("architecture", "resnet", list(ARCHITECTURES), "Generator: paper or mobile.")
     flags.DEFINE_integer("num_filters", None, "Generator width (default: the architecture's).")
     flags.DEFINE_integer("num_res_blocks", None, "Residual blocks (default: the architecture's).")
+    flags.DEFINE_string(
+        "init_weights", None, "Fine-tune: start the generator from a preset name or .keras."
+    )
     flags.DEFINE_list(
         "blur_exposures",
         None,
@@ -735,8 +762,8 @@ _TRAIN_FLAGS = (
     "paired_dirs sharp_dirs val_paired_dirs val_sharp_dirs synthetic_ratio crop_size batch_size "
     "epochs steps_per_epoch validation_steps critic_steps learning_rate gp_weight content_weight "
     "adversarial_weight pixel_weight warmup_epochs vgg_weights architecture num_filters "
-    "num_res_blocks blur_exposures blur_fractions unblurred_ratio strategy tpu_address "
-    "mixed_precision jit_compile seed keep_checkpoints num_samples"
+    "num_res_blocks init_weights blur_exposures blur_fractions unblurred_ratio strategy "
+    "tpu_address mixed_precision jit_compile seed keep_checkpoints num_samples"
 ).split()
 
 

@@ -208,3 +208,30 @@ def test_cli_checks_the_warmup_and_parses_the_mobile_preset_and_blur_lists(tmp_p
         1.0,
     ]
     assert config["vgg_weights"] is None and config["content_weight"] == 0.0
+
+
+def test_init_weights_fine_tunes_the_pretrained_generator_and_refuses_other_sizes(tmp_path):
+    from keras_deblur.models.loading import load_generator
+
+    common = dict(
+        TINY,
+        architecture="mobile",
+        epochs=1,
+        steps_per_epoch=1,
+        warmup_epochs=1,
+        content_weight=0.0,
+        pixel_weight=1.0,
+        init_weights="mobile",
+    )
+    with pytest.raises(ValueError, match=r"^mobile: init_weights do not fit"):
+        train.train(output_dir=str(tmp_path / "small"), **common)
+    # Learning rate 0: the generator that comes out is the one that went in.
+    result = train.train(
+        output_dir=str(tmp_path / "run"),
+        **dict(common, num_filters=None, num_res_blocks=None, learning_rate=0.0),
+    )
+    shipped = load_generator("mobile").get_weights()
+    tuned = keras.saving.load_model(result.final_generator, safe_mode=True).get_weights()
+    assert len(tuned) == len(shipped)
+    assert all(np.array_equal(a, b) for a, b in zip(tuned, shipped, strict=True))
+    assert any(np.abs(w).max() > 0 for w in tuned[-2:])  # not the identity initialisation

@@ -7,7 +7,8 @@ listed in `PHOTOS` and in the package's copyright file). This module fetches
 them with `apt-get download` (no root needed), or reads them from
 /usr/share/backgrounds when the packages are installed, and writes:
 
-    OUTPUT/train/*.png   12 photos, each at 1024 and 640 pixels on the long side
+    OUTPUT/train/*.png   12 photos, each at 1024 and 640 pixels on the long side,
+                         and 6 grey-level texture photos from scikit-image
     OUTPUT/val/*.png     3 held-out photos at 1024 pixels, never trained on
     OUTPUT/LICENSES.md   author and licence of every file
 
@@ -27,6 +28,7 @@ import tempfile
 
 import cv2
 
+from keras_deblur.data.embedded import embedded_photo_folder
 from keras_deblur.data.images import read_image, to_rgb_uint8, write_image
 
 logger = logging.getLogger(__name__)
@@ -52,6 +54,17 @@ PHOTOS = {
     "Kleiber_by_Lukas_Baubkus.jpg": ("Lukas Baubkus", "CC-BY-SA-3.0", "val"),
 }
 LONG_SIDES = {"train": (1024, 640), "val": (1024,)}
+# Grey-level photos in scikit-image's wheel (licences from their docstrings),
+# trained on as grey RGB: fine texture (brick, grass, gravel), print and edges
+# that the colour photos have little of. None is an evaluation photo.
+TEXTURES = {
+    "brick.png": ("CC0Textures, via scikit-image", "CC0-1.0"),
+    "grass.png": ("linolafett (DeviantArt), via scikit-image", "CC0-1.0"),
+    "gravel.png": ("CC0Textures, via scikit-image", "CC0-1.0"),
+    "camera.png": ("Lav Varshney, via scikit-image", "CC0-1.0"),
+    "coins.png": ("Brooklyn Museum, via scikit-image", "no known copyright restrictions"),
+    "text.png": ("Wikipedia, via scikit-image", "public domain"),
+}
 
 
 def fetch_packages(download_dir):
@@ -90,13 +103,27 @@ def write_split(source_folder, output_dir):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             write_image(path, resize_long_side(image, long_side))
             written.append(path)
+    written += write_textures(os.path.join(output_dir, "train"))
     lines = ["| file | author | licence | split |", "| --- | --- | --- | --- |"]
     lines += [f"| {n} | {a} | {lic} | {s} |" for n, (a, lic, s) in sorted(PHOTOS.items())]
+    lines += [f"| {n} | {a} | {lic} | train |" for n, (a, lic) in sorted(TEXTURES.items())]
     with open(os.path.join(output_dir, "LICENSES.md"), "w", encoding="utf-8") as file:
         file.write(
             f"Photos from the Debian packages {', '.join(PACKAGES)}, area-downscaled to "
-            "1024 and 640 pixels on the long side.\n\n" + "\n".join(lines) + "\n"
+            "1024 and 640 pixels on the long side, and grey-level photos from "
+            "scikit-image at their own size.\n\n" + "\n".join(lines) + "\n"
         )
+    return written
+
+
+def write_textures(train_dir):
+    """Copies `TEXTURES` from the installed scikit-image as grey RGB PNGs; returns the paths."""
+    folder = embedded_photo_folder()
+    written = []
+    for name in sorted(TEXTURES):
+        path = os.path.join(train_dir, f"texture_{name}")
+        write_image(path, to_rgb_uint8(read_image(os.path.join(folder, name))))
+        written.append(path)
     return written
 
 
