@@ -127,6 +127,17 @@ class DemoRequestHandler(http.server.SimpleHTTPRequestHandler):
         logger.debug("%s %s", self.address_string(), message_format % args)
 
 
+class _DemoServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A browser that closes the page mid-download resets the connection:
+        # routine, not worth a traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 def make_server(web_dir=WEB_DIR, host="127.0.0.1", port=8000, files=None, isolated=True):
     """An HTTP server for the demo, not yet started (call `serve_forever`).
 
@@ -139,14 +150,12 @@ def make_server(web_dir=WEB_DIR, host="127.0.0.1", port=8000, files=None, isolat
             threads. False serves as a plain static server (one thread).
 
     Returns:
-        `http.server.ThreadingHTTPServer`.
+        a `http.server.ThreadingHTTPServer`.
     """
     handler = type(
         "Handler", (DemoRequestHandler,), {"files": dict(files or {}), "isolated": isolated}
     )
-    return http.server.ThreadingHTTPServer(
-        (host, port), functools.partial(handler, directory=web_dir)
-    )
+    return _DemoServer((host, port), functools.partial(handler, directory=web_dir))
 
 
 def main(argv):
