@@ -169,7 +169,11 @@ def _assert_matches_python(page_rgb, python_rgb, label):
 
 def test_page_matches_python_litert_on_a_tiled_photo(page, base_url, files):
     rgb = files["images"]["photo.png"]
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
     result = _deblur(page, base_url, "photo.png")
+    # Works offline: everything, LiteRT.js included, comes from the local server.
+    assert [url for url in requested if not url.startswith((base_url, "blob:", "data:"))] == []
     assert (result["width"], result["height"], result["tiles"]) == (300, 200, 2)
     output = _downloaded(page)
     python_output = _python_litert(files, rgb)
@@ -277,3 +281,8 @@ def test_an_up_to_date_default_model_is_not_exported_again(tmp_path):
     model.write_bytes(b"exported before")  # newer than the shipped .keras: kept as it is
     assert web.ensure_default_model(str(tmp_path)) == str(model)
     assert model.read_bytes() == b"exported before"
+
+
+def test_the_page_and_the_launcher_agree_on_the_default_model():
+    with open(os.path.join(web.WEB_DIR, "app.js")) as file:
+        assert f"const DEFAULT_MODEL = '{web.DEFAULT_MODEL}';" in file.read()
