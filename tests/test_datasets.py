@@ -145,9 +145,16 @@ def test_synthetic_crops_equal_crops_of_the_blurred_whole_photo(tmp_path):
     options = {"max_length": 20.0, "exposure": 0.005, "fraction": 1.0}
     full = _as_list(synthetic_dataset(str(tmp_path), crop_size=None, training=False, **options))
     crops = _as_list(synthetic_dataset(str(tmp_path), crop_size=32, training=False, **options))
+    level = 2 / 255  # one uint8 level in model range
     for (full_blurred, full_sharp), (blurred, sharp) in zip(full, crops, strict=True):
         np.testing.assert_array_equal(sharp, full_sharp[16:48, 16:48])
-        np.testing.assert_array_equal(blurred, full_blurred[16:48, 16:48])
+        # Kernels of 130+ pixels are applied by FFT, whose float32 rounding depends on the
+        # transform size: the crop's margin and the whole photo agree to ~1e-4 of a level,
+        # so a pixel at a rounding boundary can land one level apart (about 1 FFT draw in
+        # 25). A misplaced crop or kernel differs by many levels on most pixels.
+        difference = np.abs(blurred - full_blurred[16:48, 16:48])
+        assert difference.max() <= level * 1.001
+        assert np.mean(difference > level / 2) < 0.001
         assert np.abs(blurred - sharp).mean() > 0.01  # it is blurred
 
 
