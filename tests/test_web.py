@@ -207,9 +207,21 @@ def test_failures_set_a_one_line_data_error(page, base_url, params, expected):
 def test_file_picker_deblurs_and_offers_a_download(page, base_url, files, tmp_path):
     page.goto(base_url + "index.html?model=t/model.tflite")
     page.wait_for_function("document.body.dataset.model", timeout=PAGE_TIMEOUT_MS)
+    # The progress bar as it stands each time the status line changes.
+    page.evaluate(
+        """() => {
+            window.progressSeen = [];
+            const progress = document.getElementById('progress');
+            new MutationObserver(() => {
+                if (!progress.hidden) window.progressSeen.push(`${progress.value}/${progress.max}`);
+            }).observe(document.getElementById('status'), {childList: true, subtree: true});
+        }"""
+    )
     page.set_input_files("#image-input", files["paths"]["/t/cat.png"])
     page.wait_for_function("document.body.dataset.result", timeout=PAGE_TIMEOUT_MS)
     assert json.loads(page.evaluate("document.body.dataset.result"))["tiles"] == 4
+    assert page.evaluate("window.progressSeen")[-4:] == ["1/4", "2/4", "3/4", "4/4"]
+    assert page.is_hidden("#progress")
     assert page.get_attribute("#download", "download") == "cat_deblurred.png"
     assert page.is_visible("#download") and page.is_visible("#compare")
     screenshot = os.environ.get("KERAS_DEBLUR_WEB_SCREENSHOT") or str(tmp_path / "web_demo.jpg")

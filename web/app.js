@@ -24,6 +24,7 @@ let runtime = null; // the runtime.js module, imported once
 let model = null; // {name, generator}
 let photo = null; // {rgba, width, height, name}
 let downloadUrl = null;
+let busy = false; // an action is running
 
 function setStatus(text, isError = false) {
   element('status').textContent = text;
@@ -38,8 +39,10 @@ function fail(error) {
   setStatus(message, true);
 }
 
-function updateButtons() {
-  element('run').disabled = !(model && photo);
+function updateControls() {
+  element('run').disabled = busy || !(model && photo);
+  element('image-input').disabled = busy;
+  element('model-input').disabled = busy;
 }
 
 async function importRuntime() {
@@ -86,8 +89,7 @@ async function useModel(bytes, name) {
     width: generator.tileWidth,
     threads: generator.threads,
   });
-  setStatus('Model ready. Choose or drop a photo.');
-  updateButtons();
+  setStatus(photo ? 'Model ready. Press Deblur.' : 'Model ready. Choose or drop a photo.');
 }
 
 async function usePhoto(blob, name) {
@@ -112,7 +114,6 @@ async function usePhoto(blob, name) {
   element('compare').hidden = false;
   element('drop-hint').hidden = true;
   element('download').hidden = true;
-  updateButtons();
 }
 
 function median(values) {
@@ -136,7 +137,6 @@ async function deblurPhoto() {
   progress.max = tiles;
   progress.value = 0;
   progress.hidden = tiles === 1;
-  element('run').disabled = true;
   delete document.body.dataset.result;
   delete document.body.dataset.error;
   let modelTime = 0;
@@ -159,16 +159,12 @@ async function deblurPhoto() {
   const times = [];
   const modelTimes = [];
   let output;
-  try {
-    for (let i = 0; i < repeat; i++) {
-      modelTime = 0;
-      const start = performance.now();
-      output = await deblurPixels(rgba, width, height, timed, overlap, onTile);
-      times.push(performance.now() - start);
-      modelTimes.push(modelTime);
-    }
-  } finally {
-    updateButtons();
+  for (let i = 0; i < repeat; i++) {
+    modelTime = 0;
+    const start = performance.now();
+    output = await deblurPixels(rgba, width, height, timed, overlap, onTile);
+    times.push(performance.now() - start);
+    modelTimes.push(modelTime);
   }
   element('after').getContext('2d').putImageData(new ImageData(output, width, height), 0, 0);
   const png = await new Promise((resolve) => element('after').toBlob(resolve, 'image/png'));
@@ -193,22 +189,34 @@ async function deblurPhoto() {
   });
 }
 
-// Each user action runs through here: one failure reported, the page stays usable.
+// Each action runs through here, one at a time (a photo or model swapped
+// during a run would change what the run writes): a failure is reported in
+// one line and the page stays usable.
 async function attempt(action) {
+  if (busy) return;
+  busy = true;
+  updateControls();
   try {
     await action();
   } catch (error) {
     fail(error);
+  } finally {
+    busy = false;
+    updateControls();
   }
+}
+
+function openPhoto(file) {
+  attempt(async () => {
+    await usePhoto(file, file.name);
+    if (model) await deblurPhoto();
+  });
 }
 
 function wireControls() {
   element('image-input').addEventListener('change', (event) => {
     const [file] = event.target.files;
-    if (file) attempt(async () => {
-      await usePhoto(file, file.name);
-      if (model) await deblurPhoto();
-    });
+    if (file) openPhoto(file);
   });
   element('model-input').addEventListener('change', (event) => {
     const [file] = event.target.files;
@@ -228,10 +236,7 @@ function wireControls() {
     event.preventDefault();
     zone.classList.remove('dragging');
     const [file] = event.dataTransfer.files;
-    if (file) attempt(async () => {
-      await usePhoto(file, file.name);
-      if (model) await deblurPhoto();
-    });
+    if (file) openPhoto(file);
   });
 }
 
