@@ -1,9 +1,16 @@
+import os
+
 import numpy as np
 import pytest
+from fuzz_corpus import bomb_png, rotated_jpeg
+from PIL import Image, ImageOps
 
+from keras_deblur.data import images
+from keras_deblur.data.image_metadata import ORIENTATION_TAG, exif_upright
 from keras_deblur.data.images import (
     ImageReadError,
     list_images,
+    read_header_checked,
     read_image,
     to_rgb_uint8,
     write_image,
@@ -50,3 +57,88 @@ def test_list_images_from_folder_and_glob(tmp_path):
     assert len(list_images(str(tmp_path / "*.png"))) == 1
     with pytest.raises(FileNotFoundError, match="no image files"):
         list_images(str(tmp_path / "*.bmp"))
+
+
+def _png_with_orientation(path, image, orientation):
+    exif = Image.Exif()
+    exif[ORIENTATION_TAG] = orientation
+    Image.fromarray(image).save(path, exif=exif)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_as_pillow_does(tmp_path, orientation):
+    stored = np.random.default_rng(orientation).integers(0, 256, (3, 5, 3), dtype=np.uint8)
+    _png_with_orientation(tmp_path / "o.png", stored, orientation)
+    with Image.open(tmp_path / "o.png") as image:
+        expected = np.asarray(ImageOps.exif_transpose(image))
+    np.testing.assert_array_equal(read_image(tmp_path / "o.png"), expected)
+
+
+def test_pixel_budget_is_checked_from_the_header_before_decoding(tmp_path):
+    (tmp_path / "bomb.png").write_bytes(bomb_png(100_000, 100_000))
+    with pytest.raises(ImageReadError, match=r"bomb.png: header claims 10,000,000,000 pixels") as info:
+        read_image(tmp_path / "bomb.png")
+    assert "120,000,000-pixel budget" in str(info.value) and "\n" not in str(info.value)
+    write_image(tmp_path / "small.png", np.zeros((10, 20, 3), np.uint8))
+    with pytest.raises(ImageReadError, match="20x10 = 200 pixels, over the 199-pixel"):
+        read_image(tmp_path / "small.png", max_pixels=199)
+    assert read_image(tmp_path / "small.png", max_pixels=200).shape == (10, 20, 3)
+    previous = images.MAX_PIXELS
+    try:
+        images.set_max_pixels(100)
+        with pytest.raises(ImageReadError, match="over the 100-pixel budget"):
+            read_image(tmp_path / "small.png")
+    finally:
+        images.set_max_pixels(previous)
+
+
+@pytest.mark.parametrize("extension", [".jpg", ".png"])
+def test_write_keeps_the_icc_profile_and_exif_and_stores_the_picture_upright(tmp_path, extension):
+    photo = np.random.default_rng(0).integers(0, 256, (60, 100, 3), dtype=np.uint8)
+    source = tmp_path / "phone.jpg"
+    source.write_bytes(rotated_jpeg(photo, orientation=6))
+    header = read_header_checked(source)
+    upright = read_image(source)
+    assert upright.shape == (100, 60, 3) and header.display_size == (100, 60)
+    write_image(tmp_path / f"out{extension}", upright, header=header)
+    with Image.open(tmp_path / f"out{extension}") as written, Image.open(source) as original:
+        assert written.size == (60, 100)
+        assert written.info["icc_profile"] == original.info["icc_profile"]
+        exif = written.getexif()
+        assert exif[ORIENTATION_TAG] == 1 and exif[0x010F] == "keras-deblur test camera"
+    # And our own reader agrees: no second rotation.
+    assert read_image(tmp_path / f"out{extension}").shape == (100, 60, 3)
+
+
+def test_exif_upright_patches_only_the_orientation():
+    exif = Image.Exif()
+    exif[ORIENTATION_TAG] = 8
+    exif[0x010F] = "camera"
+    raw = (
+        exif.tobytes()[len(b"Exif\x00\x00") :]
+        if exif.tobytes().startswith(b"Exif")
+        else exif.tobytes()
+    )
+    patched = exif_upright(raw)
+    assert len(patched) == len(raw) and patched != raw
+    assert sum(a != b for a, b in zip(patched, raw, strict=True)) == 1  # one byte: 8 -> 1
+    assert exif_upright(b"not tiff") is None
+
+
+def test_a_broken_or_looping_symlink_is_named_as_such(tmp_path):
+    os.symlink("loop.png", tmp_path / "loop.png")
+    with pytest.raises(ImageReadError, match="loop.png: broken or looping symbolic link"):
+        read_image(tmp_path / "loop.png")
+
+
+def test_truncated_png_names_the_format_and_the_header_size(tmp_path):
+    write_image(
+        tmp_path / "whole.png",
+        np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8),
+    )
+    data = (tmp_path / "whole.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(
+        ImageReadError, match=r"cut.png: truncated or corrupt PNG data \(header says 50x40\)"
+    ):
+        read_image(tmp_path / "cut.png")

@@ -23,6 +23,7 @@ Full frames (`crop_size=None`) are centre-trimmed to multiples of 4, which the
 generator needs.
 """
 
+import collections
 import functools
 import logging
 import os
@@ -37,8 +38,8 @@ from keras_deblur.data.embedded import embedded_photo_paths
 from keras_deblur.data.images import (
     IMAGE_EXTENSIONS,
     ImageReadError,
-    check_image_file,
     list_images,
+    read_header_checked,
     read_image,
     to_rgb_uint8,
     write_image,
@@ -61,26 +62,29 @@ _BLUR_OPTIONS = _KERNEL_OPTIONS + ("gamma", "noise_std", "unblurred_ratio")
 def probe_image(path):
     """Checks that a file is an image without decoding its pixels, if possible.
 
-    Pillow reads the header (and, for PNG, checks every chunk's CRC); a file
-    Pillow cannot parse is decoded with OpenCV before being declared bad.
+    Pillow reads the header (size, EXIF orientation, pixel budget); for PNG it
+    also checks every chunk's CRC. A file Pillow cannot parse is decoded with
+    OpenCV before being declared bad.
 
     Args:
         path: str. Image file.
 
     Returns:
-        `(height, width)`.
+        `(height, width)` upright, as `read_image` returns the pixels.
 
     Raises:
         ImageReadError: one line naming the file and the problem.
     """
-    path = check_image_file(path)
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-            image.verify()
-        return height, width
-    except Exception:  # Pillow raises many types; OpenCV has the final word below.
+    header = read_header_checked(path)
+    if header is None:
         return read_image(path).shape[:2]
+    if header.format == "PNG":
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except Exception:  # Pillow raises many types; OpenCV has the final word.
+            return read_image(path).shape[:2]
+    return header.display_size
 
 
 def check_image_files(paths):
@@ -454,10 +458,16 @@ def embedded_dataset(split="train", crop_size=256, training=True, seed=None, **b
 
 
 def _relative_stems(paths):
-    """Paths relative to their common folder, without extension."""
+    """Paths relative to their common folder, without extension; `a.png` and `a.jpg`
+    side by side keep their extension in the name (`a_jpg`) so neither overwrites the other."""
     absolute = [os.path.abspath(path) for path in paths]
     root = os.path.commonpath([os.path.dirname(path) for path in absolute])
-    return [os.path.splitext(os.path.relpath(path, root))[0] for path in absolute]
+    stems = [os.path.splitext(os.path.relpath(path, root)) for path in absolute]
+    counts = collections.Counter(stem for stem, _ in stems)
+    return [
+        stem if counts[stem] == 1 else f"{stem}_{extension.lstrip('.').lower()}"
+        for stem, extension in stems
+    ]
 
 
 def kernel_to_png(kernel):

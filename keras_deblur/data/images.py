@@ -1,16 +1,61 @@
 """Reading and writing image files with one-line errors that name the file."""
 
 import glob
+import logging
 import os
 
 import cv2
 import numpy as np
+from PIL import Image
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+from keras_deblur.data.image_metadata import (
+    PixelBudgetError,
+    apply_orientation,
+    embed_metadata,
+    read_header,
+)
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".ppm",
+    ".pgm",
+    ".gif",
+)
+
+
+# Pixels a reader decodes at most, checked from the file header first (Pillow's
+# MAX_IMAGE_PIXELS idea): a 100-megapixel camera's 11648x8736 photos fit; a
+# 100000x100000 PNG of a few kilobytes (30 GB decoded) is refused. Change it
+# with `set_max_pixels` or the CLIs' --max_pixels.
+MAX_PIXELS = 120_000_000
+# OpenCV's default, stated: what `write_image` uses for JPEG files.
+JPEG_QUALITY = 95
 
 
 class ImageReadError(ValueError):
-    """An image file is missing, empty, corrupt or not an image."""
+    """An image file is missing, empty, corrupt, too large or not an image."""
+
+
+def set_max_pixels(max_pixels):
+    """Sets the pixel budget of every reader (`read_image`, training data, calibration).
+
+    Pillow's own decompression-bomb limit is raised with it where needed, since
+    headers are read with Pillow.
+    """
+    global MAX_PIXELS
+    if int(max_pixels) < 1:
+        raise ValueError(f"max_pixels must be >= 1. Received: max_pixels={max_pixels}")
+    MAX_PIXELS = int(max_pixels)
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_PIXELS:
+        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
 def check_image_file(path):
@@ -20,6 +65,8 @@ def check_image_file(path):
         ImageReadError: "<path>: no such file" or "<path>: empty file (0 bytes)".
     """
     path = os.fspath(path)
+    if os.path.islink(path) and not os.path.exists(path):
+        raise ImageReadError(f"{path}: broken or looping symbolic link")
     if not os.path.isfile(path):
         raise ImageReadError(f"{path}: no such file")
     if os.path.getsize(path) == 0:
@@ -27,11 +74,37 @@ def check_image_file(path):
     return path
 
 
-def read_image(path):
-    """Reads an image file as an RGB(A) or grayscale array.
+def read_header_checked(path, max_pixels=None):
+    """`path`'s header (see `image_metadata.read_header`) within the pixel budget.
 
     Args:
-        path: str or path-like. Image file (PNG, JPEG, TIFF, ...).
+        path: str or path-like. Image file.
+        max_pixels: int or None. Budget; None means `MAX_PIXELS`.
+
+    Returns:
+        `ImageHeader`, or None for files Pillow cannot parse.
+
+    Raises:
+        ImageReadError: missing or empty file, or more pixels than the budget.
+    """
+    path = check_image_file(path)
+    try:
+        return read_header(path, MAX_PIXELS if max_pixels is None else max_pixels)
+    except PixelBudgetError as error:
+        raise ImageReadError(str(error)) from None
+
+
+def read_image(path, max_pixels=None):
+    """Reads an image file as an upright RGB(A) or grayscale array.
+
+    The header is read first: a file claiming more than `max_pixels` pixels is
+    refused before any decoding, and the EXIF orientation (phone photos) is
+    applied so the array looks as viewers show the file. Animated files give
+    their first frame.
+
+    Args:
+        path: str or path-like. Image file (PNG, JPEG, TIFF, WebP, ...).
+        max_pixels: int or None. Pixel budget; None means `MAX_PIXELS`.
 
     Returns:
         `np.ndarray` of shape `(height, width)` for grayscale files or
@@ -41,11 +114,17 @@ def read_image(path):
     Raises:
         ImageReadError: one line naming the file and the problem.
     """
-    path = check_image_file(path)
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    path = os.fspath(path)
+    header = read_header_checked(path, max_pixels)
+    image = _decode(path, np.fromfile(path, dtype=np.uint8))
     if image is None:
-        raise ImageReadError(f"{path}: not a readable image (corrupt or unsupported format)")
+        problem = "not a readable image (corrupt or unsupported format)"
+        if header is not None:
+            problem = (
+                f"truncated or corrupt {header.format} data "
+                f"(header says {header.width}x{header.height})"
+            )
+        raise ImageReadError(f"{path}: {problem}")
     if image.dtype not in (np.uint8, np.uint16):
         raise ImageReadError(f"{path}: unsupported pixel type {image.dtype} (expected 8 or 16 bit)")
     if image.ndim == 3 and image.shape[2] == 1:
@@ -53,7 +132,24 @@ def read_image(path):
     if image.ndim == 3:
         code = cv2.COLOR_BGRA2RGBA if image.shape[2] == 4 else cv2.COLOR_BGR2RGB
         image = cv2.cvtColor(image, code)
+    if header is not None and header.orientation != 1:
+        image = apply_orientation(image, header.orientation)
+    if header is not None and header.frames > 1:
+        logger.warning("%s: animated (%d frames); using the first frame", path, header.frames)
     return image
+
+
+def _decode(path, data):
+    """OpenCV's decoder with its warnings muted: our error names the file in one line."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error as error:  # e.g. OpenCV's own size limit on a header Pillow missed
+        message = str(error).strip().splitlines()[-1]
+        raise ImageReadError(f"{path}: cannot be decoded ({message})") from None
+    finally:
+        cv2.utils.logging.setLogLevel(level)
 
 
 def to_rgb_uint8(image):
@@ -71,12 +167,18 @@ def to_rgb_uint8(image):
     return np.ascontiguousarray(image[:, :, :3])
 
 
-def write_image(path, image):
+def write_image(path, image, header=None, jpeg_quality=JPEG_QUALITY):
     """Writes an RGB(A) or grayscale uint8/uint16 array, creating parent folders.
 
     Args:
         path: str or path-like. Output file; the extension picks the format.
-        image: `np.ndarray` `(height, width)` or `(height, width, 3|4)`, RGB(A).
+        image: `np.ndarray` `(height, width)` or `(height, width, 3|4)`, RGB(A),
+            upright (as `read_image` returns it).
+        header: `ImageHeader` or None. The source file's header: its ICC
+            profile and EXIF (orientation reset to upright) are written into
+            JPEG and PNG files, so the output looks like the input in a viewer.
+            Other formats are written without them.
+        jpeg_quality: int in [0, 100]. Defaults to `JPEG_QUALITY` (95).
     """
     path = os.fspath(path)
     image = np.asarray(image)
@@ -87,10 +189,19 @@ def write_image(path, image):
     if parent:
         os.makedirs(parent, exist_ok=True)
     extension = os.path.splitext(path)[1] or ".png"
-    ok, encoded = cv2.imencode(extension, image)
+    jpeg = extension.lower() in (".jpg", ".jpeg")
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if jpeg else []
+    try:
+        ok, encoded = cv2.imencode(extension, image, params)
+    except cv2.error:
+        ok = False
     if not ok:
         raise OSError(f"{path}: could not encode the image as {extension}")
-    encoded.tofile(path)
+    encoded = encoded.tobytes()
+    if header is not None:
+        encoded = embed_metadata(encoded, extension, header.icc_profile, header.exif)
+    with open(path, "wb") as file:
+        file.write(encoded)
 
 
 def list_images(spec):
