@@ -15,7 +15,7 @@ import os
 import sys
 
 from keras_deblur.data.datasets import write_blurred_dataset
-from keras_deblur.data.images import list_images
+from keras_deblur.data.images import MAX_PIXELS, list_images, set_max_pixels
 from keras_deblur.data.motion_blur import TRAINING_EXPOSURES, TRAINING_FRACTIONS
 
 # Draws 0.1 * U(0, 1) per blur, the reference trajectory's own default.
@@ -46,6 +46,9 @@ def _define_flags():
     )
     flags.DEFINE_float("gamma", 1.0, "Blur in linear light with this gamma (2.2 for sRGB).")
     flags.DEFINE_float("noise_std", 0.0, "Gaussian noise std as a fraction of the full range.")
+    flags.DEFINE_integer(
+        "max_pixels", MAX_PIXELS, "Skip photos whose header claims more pixels than this."
+    )
     flags.mark_flags_as_required(["input", "output"])
 
 
@@ -81,14 +84,12 @@ def blur_photos(input_spec, output, **options):
         if not inputs:
             raise FileNotFoundError(f"{input_spec}: no image files outside {output}")
         written, problems = write_blurred_dataset(inputs, output, **options)
-    except (FileNotFoundError, ValueError) as error:
+    except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"Wrote {written} blurred/sharp pairs into {output}")
     if problems:
-        print(f"Skipped {len(problems)} unreadable files:", file=sys.stderr)
-        for message in problems:
-            print(f"  {message}", file=sys.stderr)
+        print(f"error: skipped {len(problems)} unreadable files (named above)", file=sys.stderr)
         return 1
     return 0
 
@@ -102,6 +103,7 @@ def main(argv):
     try:
         exposure = parse_levels(FLAGS.exposure, "exposure", allow_uniform=True)
         fraction = parse_levels(FLAGS.fraction, "fraction")
+        set_max_pixels(FLAGS.max_pixels)
     except ValueError as error:
         raise app.UsageError(str(error)) from None
     return blur_photos(

@@ -4,9 +4,11 @@
     python -m keras_deblur.deblur --weights G.keras --input photos/ --output_dir sharp/
 
 Inputs can be a file, a folder (searched recursively) or a glob. Each result
-keeps the input's relative path and format under --output_dir. A file that
-cannot be read is reported in one line and skipped; the exit code is 1 if any
-file failed.
+keeps the input's relative path and format under --output_dir, upright (the
+EXIF orientation of phone photos is applied), with the input's ICC profile and
+EXIF where the format carries them (JPEG, PNG); JPEGs are written at quality 95.
+A file that cannot be read (corrupt, truncated, over the --max_pixels budget)
+is reported in one line and skipped; the exit code is 1 if any file failed.
 """
 
 import os
@@ -16,7 +18,15 @@ import numpy as np
 from absl import app, flags
 from tqdm import tqdm
 
-from keras_deblur.data.images import ImageReadError, list_images, read_image, write_image
+from keras_deblur.data.images import (
+    MAX_PIXELS,
+    ImageReadError,
+    list_images,
+    read_header_checked,
+    read_image,
+    set_max_pixels,
+    write_image,
+)
 from keras_deblur.inference import DEFAULT_TILE_OVERLAP, deblur
 from keras_deblur.models import load_generator
 from keras_deblur.pretrained import DEFAULT_PRESET, PRESETS
@@ -80,12 +90,13 @@ def deblur_files(
             )
             continue
         try:
+            header = read_header_checked(source)
             image = read_image(source)
             result = deblur(model, image, tile_size=tile_size, tile_overlap=tile_overlap)
-            write_image(target, result)
+            write_image(target, result, header=header)
             if compare:
-                write_image(compare_path(target), side_by_side(image, result))
-        except (ImageReadError, ValueError, OSError) as error:
+                write_image(compare_path(target), side_by_side(image, result), header=header)
+        except (ImageReadError, ValueError, OSError, MemoryError) as error:
             message = str(error) if source in str(error) else f"{source}: {error}"
             failures.append((source, message))
             tqdm.write(f"error: {message}", file=sys.stderr)
@@ -111,6 +122,9 @@ def _define_flags():
         "Default: tile only photos above 4 megapixels.",
     )
     flags.DEFINE_integer("tile_overlap", DEFAULT_TILE_OVERLAP, "Overlap between tiles in pixels.")
+    flags.DEFINE_integer(
+        "max_pixels", MAX_PIXELS, "Refuse images whose header claims more pixels than this."
+    )
     flags.DEFINE_boolean(
         "compare", False, "Also write <name>_compare.<ext>: blurred | deblurred side by side."
     )
@@ -123,6 +137,9 @@ def main(argv):
         if not FLAGS[name].value:
             raise app.UsageError(f"--{name} is required")
     try:
+        set_max_pixels(FLAGS.max_pixels)
+        if os.path.exists(FLAGS.output_dir) and not os.path.isdir(FLAGS.output_dir):
+            raise ValueError(f"{FLAGS.output_dir}: --output_dir exists and is not a folder")
         inputs = list_images(FLAGS.input)
         model = load_generator(FLAGS.weights)
     except (FileNotFoundError, ValueError) as error:
@@ -133,9 +150,7 @@ def main(argv):
     )
     print(f"Deblurred {len(written)} of {len(inputs)} images into {FLAGS.output_dir}")
     if failures:
-        print(f"{len(failures)} failed:", file=sys.stderr)
-        for _, message in failures:
-            print(f"  {message}", file=sys.stderr)
+        print(f"error: {len(failures)} of {len(inputs)} failed (named above)", file=sys.stderr)
         return 1
     return 0
 

@@ -38,13 +38,15 @@ from keras_deblur.blur import UNIFORM_EXPOSURE, parse_levels
 from keras_deblur.data.datasets import find_image_pairs, probe_image
 from keras_deblur.data.embedded import EMBEDDED, photo_paths
 from keras_deblur.data.images import (
+    MAX_PIXELS,
     ImageReadError,
     read_image,
+    set_max_pixels,
     to_rgb_uint8,
     write_image,
 )
 from keras_deblur.data.motion_blur import TRAINING_EXPOSURES, TRAINING_FRACTIONS, synthesize_blur
-from keras_deblur.inference import deblur
+from keras_deblur.inference import MIN_IMAGE_SIDE, deblur
 from keras_deblur.models import load_generator
 from keras_deblur.pretrained import DEFAULT_PRESET, PRESETS
 
@@ -75,19 +77,43 @@ def _sample_name(path, root):
     return "__".join(parts) or "image"
 
 
+class _SkipList(list):
+    """The files left out, each logged as one warning line when added."""
+
+    def append(self, problem):
+        logger.warning("Skipping %s", problem)
+        super().append(problem)
+
+
+def _probe_usable(path):
+    """`probe_image`, refusing images too small for the generator."""
+    height, width = probe_image(path)
+    if min(height, width) < MIN_IMAGE_SIDE:
+        raise ImageReadError(
+            f"{path}: {width}x{height} is too small to deblur "
+            f"(at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels)"
+        )
+    return height, width
+
+
 def _check_pairs(pairs):
-    """Header-only check of every pair: readable, and both members the same size."""
-    problems = []
+    """Header-only check of every pair: readable, and both members the same size.
+
+    Returns:
+        `(usable pairs, one-line problems)`.
+    """
+    usable, problems = [], []
     for blurred_path, sharp_path in pairs:
         try:
-            blurred_size, sharp_size = probe_image(blurred_path), probe_image(sharp_path)
+            blurred_size, sharp_size = _probe_usable(blurred_path), _probe_usable(sharp_path)
         except ImageReadError as error:
             problems.append(str(error))
             continue
         if blurred_size != sharp_size:
             problems.append(_size_mismatch(blurred_path, blurred_size, sharp_path, sharp_size))
-    if problems:
-        raise EvaluationInputError(problems)
+            continue
+        usable.append((blurred_path, sharp_path))
+    return usable, problems
 
 
 def _size_mismatch(blurred_path, blurred_size, sharp_path, sharp_size):
@@ -98,24 +124,28 @@ def _size_mismatch(blurred_path, blurred_size, sharp_path, sharp_size):
 
 
 def _check_sharp_files(paths):
-    problems = []
+    """Header-only check of every photo; returns `(usable paths, one-line problems)`."""
+    usable, problems = [], []
     for path in paths:
         try:
-            probe_image(path)
+            _probe_usable(path)
+            usable.append(path)
         except ImageReadError as error:
             problems.append(str(error))
-    if problems:
-        raise EvaluationInputError(problems)
+    return usable, problems
 
 
-def _paired_samples(pairs, root):
+def _paired_samples(pairs, root, problems):
     for blurred_path, sharp_path in pairs:
-        blurred = to_rgb_uint8(read_image(blurred_path))
-        sharp = to_rgb_uint8(read_image(sharp_path))
+        try:
+            blurred = to_rgb_uint8(read_image(blurred_path))
+            sharp = to_rgb_uint8(read_image(sharp_path))
+        except ImageReadError as error:  # a header that read fine over broken data
+            problems.append(str(error))
+            continue
         if blurred.shape != sharp.shape:
-            raise EvaluationInputError(
-                [_size_mismatch(blurred_path, blurred.shape, sharp_path, sharp.shape)]
-            )
+            problems.append(_size_mismatch(blurred_path, blurred.shape, sharp_path, sharp.shape))
+            continue
         yield {
             "name": _sample_name(sharp_path, root),
             "blurred_path": blurred_path,
@@ -126,9 +156,13 @@ def _paired_samples(pairs, root):
         }
 
 
-def _synthetic_samples(paths, root, seed, blur_options):
+def _synthetic_samples(paths, root, seed, blur_options, problems):
     for index, path in enumerate(paths):
-        sharp = to_rgb_uint8(read_image(path))
+        try:
+            sharp = to_rgb_uint8(read_image(path))
+        except ImageReadError as error:
+            problems.append(str(error))
+            continue
         # One generator per image: image i gets the same blur whatever --limit is.
         rng = np.random.default_rng([seed, index])
         blurred, kernel = synthesize_blur(sharp, rng, **blur_options)
@@ -143,23 +177,25 @@ def _synthetic_samples(paths, root, seed, blur_options):
 
 
 def _resolve_source(paired_dir, sharp, limit):
-    """Returns `(kind, items, root)` after checking every file up front."""
+    """Returns `(kind, usable items, root, problems)` after checking every file's header."""
     if (paired_dir is None) == (sharp is None):
         raise ValueError("give exactly one of paired_dir (blur/sharp pairs) or sharp (photos)")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1. Received: limit={limit}")
     if paired_dir is not None:
-        pairs = find_image_pairs(paired_dir)[:limit]
-        _check_pairs(pairs)
-        return "paired", pairs, os.fspath(paired_dir)
+        pairs, problems = _check_pairs(find_image_pairs(paired_dir)[:limit])
+        if not pairs:
+            raise EvaluationInputError(problems)
+        return "paired", pairs, os.fspath(paired_dir), problems
     sources = [sharp] if isinstance(sharp, str | os.PathLike) else list(sharp)
     paths = photo_paths(sources, "validation")
     if not paths:
         raise FileNotFoundError("sharp: no image files given")
-    paths = paths[:limit]
-    _check_sharp_files(paths)
+    paths, problems = _check_sharp_files(paths[:limit])
+    if not paths:
+        raise EvaluationInputError(problems)
     root = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
-    return "synthetic", paths, root
+    return "synthetic", paths, root, problems
 
 
 def _score(row, method, sharp, image):
@@ -289,12 +325,17 @@ def evaluate(
         `tile_size` and `files` (the paths written).
 
     Raises:
-        EvaluationInputError: (a ValueError) unreadable files or pairs whose
-            members differ in size, found before any work starts; the message
-            is one line, `problems` lists them all.
+        EvaluationInputError: (a ValueError) when no image or pair is usable;
+            the message is one line, `problems` lists every bad file. Files
+            that are unreadable, over the pixel budget, or pairs whose members
+            differ in size are otherwise skipped with a warning and listed in
+            the summary's `skipped`.
         FileNotFoundError: no images found.
     """
-    kind, items, root = _resolve_source(paired_dir, sharp, limit)
+    kind, items, root, problems = _resolve_source(paired_dir, sharp, limit)
+    skipped = _SkipList()
+    for problem in problems:
+        skipped.append(problem)
     weights = None
     if isinstance(model, str | os.PathLike):
         weights = os.fspath(model)
@@ -303,9 +344,9 @@ def evaluate(
     os.makedirs(output_dir, exist_ok=True)
     blur_options = dict(blur_options or {})
     if kind == "paired":
-        samples = _paired_samples(items, root)
+        samples = _paired_samples(items, root, skipped)
     else:
-        samples = _synthetic_samples(items, root, seed, blur_options)
+        samples = _synthetic_samples(items, root, seed, blur_options, skipped)
 
     rows, html_samples, used_names, traced_shapes = [], [], set(), set()
     detection_counts = {"blurred": [0, 0, 0], "deblurred": [0, 0, 0]} if detector else None
@@ -383,7 +424,10 @@ def evaluate(
         rows.append(row)
         bar.set_postfix(psnr=f"{row['deblurred_psnr']:.2f}", gain=f"{row['psnr_gain']:+.2f}")
 
+    if not rows:
+        raise EvaluationInputError(skipped)
     summary = summarize(rows, detection_counts)
+    summary["skipped"] = list(skipped)
     csv_path = os.path.join(output_dir, "per_image.csv")
     json_path = os.path.join(output_dir, "summary.json")
     _write_csv(csv_path, rows)
@@ -452,6 +496,9 @@ def _define_flags():
     )
     flags.DEFINE_integer("limit", None, "Evaluate only the first N images.")
     flags.DEFINE_integer(
+        "max_pixels", MAX_PIXELS, "Skip images whose header claims more pixels than this."
+    )
+    flags.DEFINE_integer(
         "tile", None, "Tile side in pixels for deblurring; 0 never tiles (default: only > 4 MP)."
     )
     flags.DEFINE_boolean("report", True, "Write grids/ and index.html.")
@@ -477,6 +524,7 @@ def main(argv):
         raise app.UsageError("give exactly one of --paired_dir and --sharp_dir")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
+        set_max_pixels(FLAGS.max_pixels)
         detector = None
         if FLAGS.detection:
             detector = (
@@ -501,11 +549,15 @@ def main(argv):
         for problem in error.problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, ValueError, RuntimeError) as error:
+    except (OSError, ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(format_table(summary))
     print(f"Results in {FLAGS.output_dir}")
+    if summary["skipped"]:
+        count = len(summary["skipped"])
+        print(f"error: skipped {count} unusable files (named above)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -53,9 +53,10 @@ def test_cli_processes_good_files_names_bad_ones_and_fails(weights, photos, tmp_
     assert read_image(out / "gray.png").shape == (20, 24)
     assert read_image(out / "a_compare.png").shape == (37, 106, 3)
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 2
+    assert len(errors) == 3
     assert any("corrupt.png: not a readable image" in line for line in errors)
     assert any("empty.jpg: empty file" in line for line in errors)
+    assert errors[-1] == "error: 2 of 5 failed (named above)"
     assert "Deblurred 3 of 5 images" in result.stdout
 
 

@@ -165,17 +165,23 @@ def test_detection_columns_with_a_pluggable_detector(generator_path, paired_dir,
     assert "unsharp" not in summary["methods"]
 
 
-def test_mismatched_pair_sizes_give_a_one_line_error(generator_path, paired_dir, tmp_path, capsys):
+def test_a_mismatched_pair_is_skipped_in_one_line_and_the_rest_evaluated(
+    generator_path, paired_dir, tmp_path, capsys, caplog
+):
     write_image(paired_dir / "blur" / "img_b.png", np.zeros((48, 52, 3), np.uint8))
     out = tmp_path / "out"
     code = _run_cli(
         [f"--weights={generator_path}", f"--paired_dir={paired_dir}", f"--output_dir={out}"]
     )
-    errors = capsys.readouterr().err.strip().splitlines()
-    assert code == 2
-    assert len(errors) == 1
-    assert "img_b.png" in errors[0] and "52x48" in errors[0] and "56x48" in errors[0]
-    assert not os.path.exists(out / "per_image.csv")  # checked before any work
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert code == 1
+    assert errors == ["error: skipped 1 unusable files (named above)"]
+    assert [row["name"] for row in _read_csv(out / "per_image.csv")] == ["img_a"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["num_images"] == 1 and len(summary["skipped"]) == 1
+    problem = summary["skipped"][0]
+    assert "img_b.png" in problem and "52x48" in problem and "56x48" in problem
+    assert any(problem in record.getMessage() for record in caplog.records)
 
 
 def test_unreadable_files_give_one_line_errors(generator_path, paired_dir, tmp_path, capsys):
@@ -189,7 +195,7 @@ def test_unreadable_files_give_one_line_errors(generator_path, paired_dir, tmp_p
         ]
     )
     errors = capsys.readouterr().err.strip().splitlines()
-    assert code == 2
+    assert code == 2  # nothing usable at all
     assert len(errors) == 2
     assert any("img_a.png" in line for line in errors)
     assert any("img_b.png" in line and "empty" in line for line in errors)
