@@ -1,3 +1,5 @@
+import zipfile
+
 import keras
 import numpy as np
 import pytest
@@ -55,7 +57,7 @@ def test_a_critic_is_not_accepted_as_a_generator(tmp_path):
 def test_corrupt_or_mismatched_files_give_one_line_errors(tmp_path):
     corrupt = tmp_path / "G.keras"
     corrupt.write_bytes(b"not a zip file")
-    with pytest.raises(ValueError, match="G.keras: cannot load the model") as info:
+    with pytest.raises(ValueError, match="G.keras: not a .keras archive") as info:
         load_generator(corrupt)
     assert "\n" not in str(info.value)
     weights = tmp_path / "small.weights.h5"
@@ -66,3 +68,30 @@ def test_corrupt_or_mismatched_files_give_one_line_errors(tmp_path):
         other = tmp_path / "G.pth"
         other.write_bytes(b"x")
         load_generator(other)
+
+
+def test_each_kind_of_bad_model_file_is_named_for_what_it_is(tmp_path):
+    good = tmp_path / "good.keras"
+    build_generator(num_res_blocks=1, num_filters=8).save(good)
+    data = good.read_bytes()
+    (tmp_path / "truncated.keras").write_bytes(data[: len(data) // 2])
+    with zipfile.ZipFile(tmp_path / "other.keras", "w") as archive:
+        archive.writestr("notes.txt", "a zip, but not a model")
+    inputs = keras.Input((None, None, 3))
+    keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2.0)(inputs)).save(
+        tmp_path / "lambda.keras"
+    )
+    (tmp_path / "text.weights.h5").write_text("not HDF5")
+    expected = {
+        "truncated.keras": "not a .keras archive (not a zip file",
+        "other.keras": "a zip archive without config.json",
+        "lambda.keras": "refused in safe mode: it holds a Lambda layer",
+        "text.weights.h5": "not an HDF5 weights file",
+    }
+    for name, message in expected.items():
+        with pytest.raises(ValueError) as info:
+            load_generator(tmp_path / name)
+        assert str(info.value).startswith(f"{tmp_path / name}: {message}"), str(info.value)
+        assert "\n" not in str(info.value)
+    with pytest.raises(FileNotFoundError, match="is a folder, not a model file"):
+        load_generator(tmp_path)

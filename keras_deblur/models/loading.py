@@ -2,6 +2,7 @@
 
 import os
 import warnings
+import zipfile
 
 import keras
 
@@ -51,9 +52,12 @@ def load_generator(path, **generator_kwargs):
     path = os.fspath(path)
     if path in PRESETS and not os.path.exists(path):
         path = preset_path(path)
+    if os.path.isdir(path):
+        raise FileNotFoundError(f"{path}: is a folder, not a model file")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file")
     if path.endswith(".weights.h5"):
+        _check_hdf5(path)
         model = build_generator(**generator_kwargs)
         try:
             with warnings.catch_warnings():
@@ -67,14 +71,48 @@ def load_generator(path, **generator_kwargs):
         return model
     if not path.endswith(".keras"):
         raise ValueError(f"{path}: expected a .keras or .weights.h5 file")
+    _check_keras_archive(path)
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as error:
+        if "Lambda" in str(error):
+            raise ValueError(
+                f"{path}: refused in safe mode: it holds a Lambda layer (Python code); load it "
+                "yourself with keras.saving.load_model(path, safe_mode=False) only if you trust it"
+            ) from None
         raise ValueError(f"{path}: cannot load the model ({_first_line(error)})") from None
     if not isinstance(model, keras.Model):
         raise ValueError(f"{path}: not a Keras model")
     _check_generator(model, path)
     return model
+
+
+def _check_keras_archive(path):
+    """A `.keras` file is a zip holding config.json; say which part is wrong before Keras
+    does (Keras reports any unreadable archive as "File not found")."""
+    size = os.path.getsize(path)
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{path}: not a .keras archive (not a zip file: {size:,} bytes, empty, truncated "
+            "or another format)"
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise ValueError(f"{path}: damaged .keras archive ({_first_line(error)})") from None
+    if damaged is not None:
+        raise ValueError(f"{path}: damaged .keras archive ({damaged} fails its checksum)")
+    if "config.json" not in names:
+        raise ValueError(f"{path}: a zip archive without config.json, not a Keras model")
+
+
+def _check_hdf5(path):
+    with open(path, "rb") as file:
+        signature = file.read(8)
+    if signature != b"\x89HDF\r\n\x1a\n":
+        raise ValueError(f"{path}: not an HDF5 weights file (wrong signature)")
 
 
 def _first_line(error):
