@@ -13,7 +13,9 @@ def test_write_split_resizes_the_photos_adds_the_textures_and_lists_every_licenc
     rng = np.random.default_rng(0)
     for name in open_photos.PHOTOS:
         write_image(source / name, rng.integers(0, 256, (300, 2000, 3), dtype=np.uint8))
-    written = open_photos.write_split(str(source), str(tmp_path / "out"))
+    plain = open_photos.write_split(str(source), str(tmp_path / "plain"))
+    assert not any("texture_" in path for path in plain) and len(plain) == 2 * 12 + 3
+    written = open_photos.write_split(str(source), str(tmp_path / "out"), textures=True)
 
     train = sorted(os.listdir(tmp_path / "out" / "train"))
     val = sorted(os.listdir(tmp_path / "out" / "val"))

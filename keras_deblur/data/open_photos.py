@@ -7,8 +7,8 @@ listed in `PHOTOS` and in the package's copyright file). This module fetches
 them with `apt-get download` (no root needed), or reads them from
 /usr/share/backgrounds when the packages are installed, and writes:
 
-    OUTPUT/train/*.png   12 photos, each at 1024 and 640 pixels on the long side,
-                         and 6 grey-level texture photos from scikit-image
+    OUTPUT/train/*.png   12 photos, each at 1024 and 640 pixels on the long side
+                         (with --textures, also 6 grey-level photos from scikit-image)
     OUTPUT/val/*.png     3 held-out photos at 1024 pixels, never trained on
     OUTPUT/LICENSES.md   author and licence of every file
 
@@ -56,7 +56,9 @@ PHOTOS = {
 LONG_SIDES = {"train": (1024, 640), "val": (1024,)}
 # Grey-level photos in scikit-image's wheel (licences from their docstrings),
 # trained on as grey RGB: fine texture (brick, grass, gravel), print and edges
-# that the colour photos have little of. None is an evaluation photo.
+# that the colour photos have little of. None is an evaluation photo. Opt-in:
+# the shipped model was trained without them, and fine-tuning it with them
+# (run mobile_v5, MODEL_CARD.md) lowered its validation PSNR.
 TEXTURES = {
     "brick.png": ("CC0Textures, via scikit-image", "CC0-1.0"),
     "grass.png": ("linolafett (DeviantArt), via scikit-image", "CC0-1.0"),
@@ -87,7 +89,7 @@ def resize_long_side(image, long_side):
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def write_split(source_folder, output_dir):
+def write_split(source_folder, output_dir, textures=False):
     """Writes the resized train/val photos and LICENSES.md; returns the paths written."""
     missing = [name for name in PHOTOS if not os.path.isfile(os.path.join(source_folder, name))]
     if missing:
@@ -103,15 +105,19 @@ def write_split(source_folder, output_dir):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             write_image(path, resize_long_side(image, long_side))
             written.append(path)
-    written += write_textures(os.path.join(output_dir, "train"))
     lines = ["| file | author | licence | split |", "| --- | --- | --- | --- |"]
     lines += [f"| {n} | {a} | {lic} | {s} |" for n, (a, lic, s) in sorted(PHOTOS.items())]
-    lines += [f"| {n} | {a} | {lic} | train |" for n, (a, lic) in sorted(TEXTURES.items())]
+    if textures:
+        written += write_textures(os.path.join(output_dir, "train"))
+        lines += [f"| {n} | {a} | {lic} | train |" for n, (a, lic) in sorted(TEXTURES.items())]
     with open(os.path.join(output_dir, "LICENSES.md"), "w", encoding="utf-8") as file:
         file.write(
             f"Photos from the Debian packages {', '.join(PACKAGES)}, area-downscaled to "
-            "1024 and 640 pixels on the long side, and grey-level photos from "
-            "scikit-image at their own size.\n\n" + "\n".join(lines) + "\n"
+            "1024 and 640 pixels on the long side"
+            + (", and grey-level photos from scikit-image at their own size" if textures else "")
+            + ".\n\n"
+            + "\n".join(lines)
+            + "\n"
         )
     return written
 
@@ -127,7 +133,7 @@ def write_textures(train_dir):
     return written
 
 
-def prepare_open_photos(output_dir, source_folder=None):
+def prepare_open_photos(output_dir, source_folder=None, textures=False):
     """Fetches (unless `source_folder` or the installed packages have them) and writes the split.
 
     Returns:
@@ -138,9 +144,9 @@ def prepare_open_photos(output_dir, source_folder=None):
     ):
         source_folder = INSTALLED_FOLDER
     if source_folder is not None:
-        return write_split(source_folder, output_dir)
+        return write_split(source_folder, output_dir, textures)
     with tempfile.TemporaryDirectory() as download_dir:
-        return write_split(fetch_packages(download_dir), output_dir)
+        return write_split(fetch_packages(download_dir), output_dir, textures)
 
 
 def main(argv):
@@ -149,7 +155,7 @@ def main(argv):
     del argv
     output_dir = flags.FLAGS.output_dir
     try:
-        written = prepare_open_photos(output_dir, flags.FLAGS.source_folder)
+        written = prepare_open_photos(output_dir, flags.FLAGS.source_folder, flags.FLAGS.textures)
     except (OSError, subprocess.CalledProcessError) as error:
         sys.stderr.write(f"error: {error}\n")
         sys.exit(2)
@@ -162,5 +168,8 @@ if __name__ == "__main__":
     flags.DEFINE_string("output_dir", "data/open_photos", "Folder for train/, val/, LICENSES.md.")
     flags.DEFINE_string(
         "source_folder", None, "Folder already holding the packages' photos (default: fetch)."
+    )
+    flags.DEFINE_boolean(
+        "textures", False, "Also write 6 grey-level texture photos from scikit-image."
     )
     app.run(main)
