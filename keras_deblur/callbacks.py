@@ -3,10 +3,13 @@
 Each writes under an explicit directory given to it; none reads global state.
 """
 
+import glob
 import json
 import logging
 import math
 import os
+import re
+import shutil
 import tempfile
 
 import keras
@@ -66,6 +69,8 @@ class CheckpointSaver(keras.callbacks.Callback):
     TensorFlow writes checkpoint data to temporary files and renames them,
     and rewrites the `checkpoint` index file atomically, so an interrupted
     save never replaces the last good checkpoint. `manager` keeps the last N.
+    A save that fails (full disk, file size limit) raises a one-line
+    `OSError` after removing its partial files; the earlier checkpoints stay.
 
     Args:
         manager: `tf.train.CheckpointManager` over `make_checkpoint(...)`.
@@ -86,8 +91,115 @@ class CheckpointSaver(keras.callbacks.Callback):
             )
             return
         self.epoch.assign(epoch + 1)
-        path = self.manager.save(checkpoint_number=epoch + 1)
+        try:
+            path = self.manager.save(checkpoint_number=epoch + 1)
+        except (tf.errors.OpError, OSError) as error:
+            remove_partial_saves(self.manager.directory)
+            raise OSError(
+                f"{self.manager.directory}: checkpoint {epoch + 1} not saved "
+                f"({_first_line(error)}); the earlier checkpoints are intact, latest: "
+                f"{self.manager.latest_checkpoint}"
+            ) from error
         logger.info("Saved checkpoint %s", path)
+
+
+def _first_line(error):
+    """The gist of `error` on one line, without TensorFlow's function-node and op tags."""
+    text = str(getattr(error, "message", None) or error).strip().splitlines() or [""]
+    return re.sub(r"^\{\{[^}]*\}\}\s*|\s*\[Op:\w+\]$", "", text[0])[:300]
+
+
+def remove_partial_saves(directory):
+    """Deletes what killed or failed saves left in `directory`.
+
+    TensorFlow's `<prefix>_temp` folders and the `.tmp_*` files of
+    `_write_atomically` are never read back, and on a full disk they hold the
+    space that the next save needs.
+    """
+    for path in glob.glob(os.path.join(glob.escape(directory), "*_temp")):
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+    for path in glob.glob(os.path.join(glob.escape(directory), ".tmp_*")):
+        if os.path.isfile(path):
+            os.remove(path)
+
+
+def has_checkpoint(directory):
+    """Whether `directory` holds a checkpoint state file or any checkpoint index."""
+    return os.path.exists(os.path.join(directory, "checkpoint")) or bool(
+        glob.glob(os.path.join(glob.escape(directory), "*.index"))
+    )
+
+
+def checkpoint_damage(prefix):
+    """Why the checkpoint at `prefix` cannot be restored, or None if it reads back intact.
+
+    Every tensor is read: the reader checks each against the CRC32C stored in
+    the index, so truncated or garbled `.index`/`.data` files are found
+    before anything is assigned to the model.
+
+    Returns:
+        None, or `(path, reason)`: the damaged (or missing) file and one line on why.
+    """
+    index = prefix + ".index"
+    if not os.path.exists(index):
+        return index, "missing"
+    # The reader raises OpError, IndexError, ... depending on what is wrong
+    # with the bytes; whichever it is, the file is not intact.
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+    except Exception as error:  # noqa: BLE001
+        return index, _first_line(error)
+    try:
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except Exception as error:  # noqa: BLE001
+        shards = glob.glob(glob.escape(prefix) + ".data-*")
+        return (shards[0] if len(shards) == 1 else prefix + ".data-*"), _first_line(error)
+    return None
+
+
+def _newest_first(manager):
+    """Checkpoint prefixes to try, newest first: the state file's, else those on disk."""
+    paths = list(reversed(manager.checkpoints))
+    if manager.latest_checkpoint and manager.latest_checkpoint not in paths:
+        paths.insert(0, manager.latest_checkpoint)
+    if paths:
+        return paths
+    state = os.path.join(manager.directory, "checkpoint")
+    if os.path.exists(state):
+        logger.warning("%s: unreadable; looking for checkpoint files instead", state)
+    indexes = glob.glob(os.path.join(glob.escape(manager.directory), "*.index"))
+
+    def number(prefix):
+        tail = prefix.rsplit("-", 1)[-1]
+        return int(tail) if tail.isdigit() else -1
+
+    return sorted((path[: -len(".index")] for path in indexes), key=number, reverse=True)
+
+
+def newest_intact_checkpoint(manager):
+    """The newest checkpoint of `manager` that reads back intact.
+
+    A run killed or out of disk space while saving never leaves a damaged
+    checkpoint behind TensorFlow's atomic renames, but a file can still be
+    truncated or garbled later (copies, disks). Each damaged or missing one is
+    skipped with a one-line warning naming the file.
+
+    Raises:
+        ValueError: none is intact (one line naming the directory).
+    """
+    tried = []
+    for prefix in _newest_first(manager):
+        damage = checkpoint_damage(prefix)
+        if damage is None:
+            return prefix
+        logger.warning("%s: %s; skipping checkpoint %s", *damage, os.path.basename(prefix))
+        tried.append(os.path.basename(prefix))
+    raise ValueError(
+        f"{manager.directory}: no intact checkpoint to resume from "
+        f"(tried: {', '.join(tried) or 'none found'})"
+    )
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
@@ -117,18 +229,47 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         self.model.stop_training = True
 
 
-def _save_keras_atomically(model, path):
-    """Writes `model` to `path` (.keras) via a temporary file in the same directory."""
+def _write_atomically(path, write):
+    """Calls `write(temporary)` on a temporary file beside `path`, then renames it to `path`.
+
+    A kill mid-write leaves a `.tmp_*` file, never a half file under `path`.
+    """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=".keras", dir=directory, prefix=".tmp_")
+    suffix = os.path.splitext(path)[1]
+    handle, temporary = tempfile.mkstemp(suffix=suffix, dir=directory, prefix=".tmp_")
     os.close(handle)
     try:
-        model.save(temporary)
+        write(temporary)
+        _chmod_like_open(temporary)
         os.replace(temporary, path)
+    except OSError as error:
+        raise OSError(f"{path}: not saved ({error.strerror or error})") from error
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def _save_keras_atomically(model, path):
+    """Writes `model` to `path` (.keras) via a temporary file in the same directory."""
+    _write_atomically(path, model.save)
+
+
+def write_json_atomically(path, value):
+    """Writes `value` as JSON to `path` via a temporary file, so a kill never truncates it."""
+
+    def write(temporary):
+        with open(temporary, "w") as file:
+            json.dump(value, file, indent=2)
+
+    _write_atomically(path, write)
+
+
+def _chmod_like_open(path):
+    """mkstemp creates files 0600; give them the mode `open()` would (0666 minus umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 class BestGeneratorSaver(keras.callbacks.Callback):
@@ -149,8 +290,16 @@ class BestGeneratorSaver(keras.callbacks.Callback):
         self.record_path = os.path.splitext(self.path)[0] + ".json"
         self.best = -math.inf
         if os.path.exists(self.record_path):
-            with open(self.record_path) as file:
-                self.best = float(json.load(file)[monitor])
+            try:
+                with open(self.record_path) as file:
+                    self.best = float(json.load(file)[monitor])
+            except (ValueError, KeyError, TypeError) as error:
+                logger.warning(
+                    "%s: unreadable (%s); the next validation result replaces %s",
+                    self.record_path,
+                    _first_line(error),
+                    self.path,
+                )
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -158,8 +307,7 @@ class BestGeneratorSaver(keras.callbacks.Callback):
             return
         self.best = float(value)
         _save_keras_atomically(self.model.generator, self.path)
-        with open(self.record_path, "w") as file:
-            json.dump({self.monitor: self.best, "epoch": epoch + 1}, file)
+        write_json_atomically(self.record_path, {self.monitor: self.best, "epoch": epoch + 1})
         logger.info("New best %s=%.3f: saved %s", self.monitor, self.best, self.path)
 
 

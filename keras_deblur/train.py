@@ -428,7 +428,7 @@ def _validate(config, resume, output_dir):
     if resume:
         if not output_dir:
             raise ValueError("resume needs output_dir: the run directory to continue")
-        if tf.train.latest_checkpoint(os.path.join(output_dir, "checkpoints")) is None:
+        if not callbacks_lib.has_checkpoint(os.path.join(output_dir, "checkpoints")):
             raise FileNotFoundError(f"{output_dir}: no checkpoint to resume from")
 
 
@@ -481,16 +481,20 @@ def _train_in_run_dir(config, run_dir, resume, strategy, verbose):
         checkpoint, checkpoint_dir, max_to_keep=config["keep_checkpoints"]
     )
     if resume:
+        restored = callbacks_lib.newest_intact_checkpoint(manager)
         try:
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            checkpoint.restore(restored).assert_existing_objects_matched()
         except AssertionError as error:
             raise ValueError(
-                f"{manager.latest_checkpoint}: does not match the model being resumed "
+                f"{restored}: does not match the model being resumed "
                 f"(different architecture flags?): {str(error).splitlines()[0][:200]}"
             ) from None
+        callbacks_lib.remove_partial_saves(checkpoint_dir)
+        if chief:
+            callbacks_lib.remove_partial_saves(run_dir)
         logger.info(
             "Resumed %s at epoch %d (generator step %d)",
-            manager.latest_checkpoint,
+            restored,
             int(epoch.numpy()),
             int(gan.g_optimizer.iterations.numpy()),
         )
@@ -505,9 +509,8 @@ def _train_in_run_dir(config, run_dir, resume, strategy, verbose):
         replicas=replicas,
         dtype_policy=keras.config.dtype_policy().name,
     )
-    if chief:
-        with open(os.path.join(run_dir, "config.json"), "w") as file:
-            json.dump(resolved, file, indent=2)
+    if chief:  # atomically: a kill mid-write must not leave a config that --resume cannot read
+        callbacks_lib.write_json_atomically(os.path.join(run_dir, "config.json"), resolved)
 
     blur_options = _blur_options(config)
     train_ds = (
@@ -695,8 +698,11 @@ def resume_config(run_dir):
     path = os.path.join(run_dir, "config.json")
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: not found; is {run_dir} a training run directory?")
-    with open(path) as file:
-        config = json.load(file)
+    try:
+        with open(path) as file:
+            config = json.load(file)
+    except ValueError as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
     allowed = set(train.__code__.co_varnames[: train.__code__.co_argcount])
     allowed -= {"output_dir", "resume", "verbose"}
     return {key: value for key, value in config.items() if key in allowed}
