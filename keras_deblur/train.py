@@ -38,6 +38,7 @@ import tensorflow as tf
 from keras_deblur import callbacks as callbacks_lib
 from keras_deblur import losses
 from keras_deblur.data.embedded import EMBEDDED, photo_paths
+from keras_deblur.data.images import set_max_pixels
 from keras_deblur.gan import DeblurGAN
 from keras_deblur.models import build_critic, build_generator, build_mobile_generator
 from keras_deblur.schedules import ConstantThenLinearDecay
@@ -761,6 +762,9 @@ def _define_flags():
     flags.DEFINE_integer("seed", 0, "Random seed.")
     flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints to keep.")
     flags.DEFINE_integer("num_samples", 3, "Before/after sample images per epoch.")
+    flags.DEFINE_integer(
+        "max_pixels", None, "Skip photos whose header claims more pixels (default: 120 M)."
+    )
     return flags.FLAGS
 
 
@@ -812,6 +816,8 @@ def main(argv):
     flag_values = flags.FLAGS
     logging.getLogger().setLevel(logging.INFO)
     try:
+        if flag_values.max_pixels is not None:
+            set_max_pixels(flag_values.max_pixels)
         kwargs = _kwargs_from_flags(flag_values)
         result = train(**kwargs)
     except (ValueError, OSError) as error:
