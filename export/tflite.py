@@ -326,6 +326,9 @@ def _define_flags():
 
 
 if __name__ == "__main__":
+    from keras_deblur.native_log import filter_harmless_native_errors
+
+    filter_harmless_native_errors()
     from absl import app
 
     _define_flags()

@@ -562,5 +562,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    from keras_deblur.native_log import filter_harmless_native_errors
+
+    filter_harmless_native_errors()
     _define_flags()
     app.run(main)

@@ -4,6 +4,7 @@ exit code 1, memory bounded."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -48,6 +49,7 @@ def _run(module, *args):
 
 def _assert_each_named_once(stderr, names):
     assert "Traceback" not in stderr, stderr[-3000:]
+    assert not re.search(r"^[EF]\d{4} ", stderr, re.MULTILINE), stderr[-3000:]  # native errors
     for name in names:
         lines = [line for line in stderr.splitlines() if f"/{name}:" in line]
         assert len(lines) == 1, (name, lines)
