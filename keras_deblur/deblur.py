@@ -22,8 +22,7 @@ from keras_deblur.data.images import (
     MAX_PIXELS,
     ImageReadError,
     list_images,
-    read_header_checked,
-    read_image,
+    read_image_and_header,
     set_max_pixels,
     write_image,
 )
@@ -90,8 +89,7 @@ def deblur_files(
             )
             continue
         try:
-            header = read_header_checked(source)
-            image = read_image(source)
+            image, header = read_image_and_header(source)
             result = deblur(model, image, tile_size=tile_size, tile_overlap=tile_overlap)
             write_image(target, result, header=header)
             if compare:

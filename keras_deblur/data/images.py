@@ -97,6 +97,14 @@ def read_header_checked(path, max_pixels=None):
 def read_image(path, max_pixels=None):
     """Reads an image file as an upright RGB(A) or grayscale array.
 
+    `read_image_and_header` without the header; see it for the details.
+    """
+    return read_image_and_header(path, max_pixels)[0]
+
+
+def read_image_and_header(path, max_pixels=None):
+    """Reads an image file as an upright array, with the header it was read with.
+
     The header is read first: a file claiming more than `max_pixels` pixels is
     refused before any decoding, and the EXIF orientation (phone photos) is
     applied so the array looks as viewers show the file. Animated files give
@@ -107,9 +115,10 @@ def read_image(path, max_pixels=None):
         max_pixels: int or None. Pixel budget; None means `MAX_PIXELS`.
 
     Returns:
-        `np.ndarray` of shape `(height, width)` for grayscale files or
-        `(height, width, 3|4)` in RGB(A) order; dtype uint8 or uint16 as
-        stored in the file.
+        `(image, header)`: `np.ndarray` of shape `(height, width)` for
+        grayscale files or `(height, width, 3|4)` in RGB(A) order, dtype uint8
+        or uint16 as stored in the file; and the `ImageHeader` (None for files
+        Pillow cannot parse), whose ICC profile and EXIF `write_image` keeps.
 
     Raises:
         ImageReadError: one line naming the file and the problem.
@@ -136,7 +145,7 @@ def read_image(path, max_pixels=None):
         image = apply_orientation(image, header.orientation)
     if header is not None and header.frames > 1:
         logger.warning("%s: animated (%d frames); using the first frame", path, header.frames)
-    return image
+    return image, header
 
 
 def _decode(path, data):
