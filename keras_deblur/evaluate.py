@@ -77,12 +77,10 @@ def _sample_name(path, root):
     return "__".join(parts) or "image"
 
 
-class _SkipList(list):
-    """The files left out, each logged as one warning line when added."""
-
-    def append(self, problem):
-        logger.warning("Skipping %s", problem)
-        super().append(problem)
+def _skip(skipped, problem):
+    """Leaves a file out: one warning line now, and listed in the summary."""
+    logger.warning("Skipping %s", problem)
+    skipped.append(problem)
 
 
 def _probe_usable(path):
@@ -135,16 +133,16 @@ def _check_sharp_files(paths):
     return usable, problems
 
 
-def _paired_samples(pairs, root, problems):
+def _paired_samples(pairs, root, skipped):
     for blurred_path, sharp_path in pairs:
         try:
             blurred = to_rgb_uint8(read_image(blurred_path))
             sharp = to_rgb_uint8(read_image(sharp_path))
         except ImageReadError as error:  # a header that read fine over broken data
-            problems.append(str(error))
+            _skip(skipped, str(error))
             continue
         if blurred.shape != sharp.shape:
-            problems.append(_size_mismatch(blurred_path, blurred.shape, sharp_path, sharp.shape))
+            _skip(skipped, _size_mismatch(blurred_path, blurred.shape, sharp_path, sharp.shape))
             continue
         yield {
             "name": _sample_name(sharp_path, root),
@@ -156,12 +154,12 @@ def _paired_samples(pairs, root, problems):
         }
 
 
-def _synthetic_samples(paths, root, seed, blur_options, problems):
+def _synthetic_samples(paths, root, seed, blur_options, skipped):
     for index, path in enumerate(paths):
         try:
             sharp = to_rgb_uint8(read_image(path))
         except ImageReadError as error:
-            problems.append(str(error))
+            _skip(skipped, str(error))
             continue
         # One generator per image: image i gets the same blur whatever --limit is.
         rng = np.random.default_rng([seed, index])
@@ -333,9 +331,9 @@ def evaluate(
         FileNotFoundError: no images found.
     """
     kind, items, root, problems = _resolve_source(paired_dir, sharp, limit)
-    skipped = _SkipList()
+    skipped = []
     for problem in problems:
-        skipped.append(problem)
+        _skip(skipped, problem)
     weights = None
     if isinstance(model, str | os.PathLike):
         weights = os.fspath(model)
