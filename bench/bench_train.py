@@ -120,25 +120,28 @@ def _part_functions(gan, blurred, sharp, jit_compile):
             loss = ops.mean(losses.critic_wasserstein_loss(real_scores, fake_scores))
         return tape.gradient(loss, d_variables)
 
-    @function
-    def adversarial_part():
-        with tf.GradientTape() as tape:
-            tape.watch(fake)
-            loss = ops.mean(losses.generator_adversarial_loss(critic(fake, training=True)))
-        return tape.gradient(loss, fake)
+    def gradient_at_fake(loss_of_fake):
+        """A part that backpropagates `loss_of_fake(fake)` to the fake image only."""
+
+        @function
+        def part():
+            with tf.GradientTape() as tape:
+                tape.watch(fake)
+                loss = ops.mean(loss_of_fake(fake))
+            return tape.gradient(loss, fake)
+
+        return part
+
+    adversarial_part = gradient_at_fake(
+        lambda image: losses.generator_adversarial_loss(critic(image, training=True))
+    )
+    vgg_part = gradient_at_fake(lambda image: gan.perceptual_loss(sharp, image))
 
     @function
     def penalty_part():
         with tf.GradientTape() as tape:
             loss = ops.mean(gan.gradient_penalty(sharp, fake))
         return tape.gradient(loss, d_variables)
-
-    @function
-    def vgg_part():
-        with tf.GradientTape() as tape:
-            tape.watch(fake)
-            loss = ops.mean(gan.perceptual_loss(sharp, fake))
-        return tape.gradient(loss, fake)
 
     @function
     def critic_update():
