@@ -210,3 +210,71 @@ class BilinearUpsampling2D(keras.layers.Layer):
             None if width is None else 2 * width,
             channels,
         )
+
+
+@keras.saving.register_keras_serializable(package="keras_deblur")
+class SpaceToDepth(keras.layers.Layer):
+    """Pixel unshuffle: each `block_size` x `block_size` patch becomes one pixel's channels.
+
+    Keeps every input pixel (a strided conv would not), so the network can work
+    at low resolution without throwing detail away; TFLite runs it as the
+    SPACE_TO_DEPTH builtin.
+
+    Shapes:
+        `(batch, height, width, channels)`, height and width multiples of
+        `block_size` -> `(batch, height / b, width / b, channels * b * b)`.
+    """
+
+    def __init__(self, block_size=2, **kwargs):
+        super().__init__(**kwargs)
+        self.block_size = int(block_size)
+
+    def call(self, inputs):
+        return ops.space_to_depth(inputs, self.block_size)
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        b = self.block_size
+        return (
+            batch,
+            None if height is None else height // b,
+            None if width is None else width // b,
+            channels * b * b,
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "block_size": self.block_size}
+
+
+@keras.saving.register_keras_serializable(package="keras_deblur")
+class DepthToSpace(keras.layers.Layer):
+    """Pixel shuffle, the inverse of `SpaceToDepth`: channels become a patch of pixels.
+
+    Unlike bilinear upsampling, every output pixel gets its own learned value,
+    so the network can put back high frequencies; TFLite runs it as the
+    DEPTH_TO_SPACE builtin.
+
+    Shapes:
+        `(batch, height, width, channels)`, channels a multiple of
+        `block_size ** 2` -> `(batch, height * b, width * b, channels / b**2)`.
+    """
+
+    def __init__(self, block_size=2, **kwargs):
+        super().__init__(**kwargs)
+        self.block_size = int(block_size)
+
+    def call(self, inputs):
+        return ops.depth_to_space(inputs, self.block_size)
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        b = self.block_size
+        return (
+            batch,
+            None if height is None else height * b,
+            None if width is None else width * b,
+            channels // (b * b),
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "block_size": self.block_size}

@@ -6,9 +6,11 @@ import tensorflow as tf
 from keras_deblur.layers import (
     AlwaysOnDropout,
     BilinearUpsampling2D,
+    DepthToSpace,
     GlobalSkip,
     InstanceNormalization,
     ReflectionPadding2D,
+    SpaceToDepth,
 )
 
 
@@ -70,6 +72,8 @@ def test_reflection_padding_rejects_malformed_padding():
         ReflectionPadding2D(((2, 1), (0, 3))),
         AlwaysOnDropout(0.3),
         GlobalSkip(),
+        SpaceToDepth(4),
+        DepthToSpace(2),
     ],
     ids=lambda layer: type(layer).__name__,
 )
@@ -106,3 +110,14 @@ def test_bilinear_upsampling_runs_on_sizes_unknown_at_trace_time():
     expected = keras.layers.UpSampling2D(2, interpolation="bilinear")(x)
     np.testing.assert_allclose(traced(x), expected, atol=1e-6)
     assert layer.compute_output_shape((1, None, 9, 3)) == (1, None, 18, 3)
+
+
+def test_space_to_depth_keeps_every_pixel_and_depth_to_space_inverts_it():
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 8, 12, 3)).astype("float32")
+    packed = np.asarray(SpaceToDepth(4)(x))
+    assert packed.shape == (2, 2, 3, 48)
+    # the first output pixel holds exactly the top-left 4x4 patch
+    np.testing.assert_array_equal(np.sort(packed[0, 0, 0]), np.sort(x[0, :4, :4].ravel()))
+    np.testing.assert_array_equal(np.asarray(DepthToSpace(4)(packed)), x)
+    assert SpaceToDepth(4).compute_output_shape((None, 8, None, 3)) == (None, 2, None, 48)
+    assert DepthToSpace(4).compute_output_shape((None, 2, 3, 48)) == (None, 8, 12, 3)
