@@ -67,6 +67,7 @@ class DeblurGAN(keras.Model):
         critic_steps=5,
         adversarial_weight=1.0,
         pixel_weight=0.0,
+        pixel_loss="mse",
         **kwargs,
     ):
         """Configures training.
@@ -83,6 +84,9 @@ class DeblurGAN(keras.Model):
                 see `set_adversarial_weight`). Defaults to 1 (the paper).
             pixel_weight: float. Weight of a pixel MSE loss added to the
                 generator loss. Defaults to 0 (the paper has none).
+            pixel_loss: str. The pixel term, a key of `losses.PIXEL_LOSSES`:
+                "mse", or "log_mse" (each sample's error in dB, so that the
+                most blurred crops do not dominate). Defaults to "mse".
             **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`).
                 Under the "mixed_float16" policy both optimizers are wrapped
                 in `keras.optimizers.LossScaleOptimizer`.
@@ -98,6 +102,11 @@ class DeblurGAN(keras.Model):
         negative = {name: value for name, value in weights.items() if value < 0}
         if negative:
             raise ValueError(f"Loss weights must be >= 0. Received: {negative}")
+        if pixel_loss not in losses.PIXEL_LOSSES:
+            raise ValueError(
+                f"pixel_loss must be one of {sorted(losses.PIXEL_LOSSES)}. "
+                f"Received: pixel_loss={pixel_loss!r}"
+            )
         if content_weight > 0 and self.perceptual_loss is None:
             raise ValueError("content_weight > 0 needs a perceptual_loss; pass one or set it to 0")
         # No optimizer of its own: the two below do all the updates.
@@ -112,6 +121,7 @@ class DeblurGAN(keras.Model):
         self.critic_steps = int(critic_steps)
         self.adversarial_weight = float(adversarial_weight)
         self.pixel_weight = float(pixel_weight)
+        self.pixel_loss = losses.PIXEL_LOSSES[pixel_loss]
         # Optimizer variables must exist before the first step: created lazily
         # inside a replica context they break tf.distribute, and a checkpoint
         # restore needs them to fill.
@@ -235,7 +245,7 @@ class DeblurGAN(keras.Model):
             else:
                 adversarial = ops.zeros((ops.shape(fake)[0],), "float32")
             perceptual = _weighted_term(self.content_weight, self.perceptual_loss, sharp, fake)
-            pixel = _weighted_term(self.pixel_weight, losses.pixel_mse_loss, sharp, fake)
+            pixel = _weighted_term(self.pixel_weight, self.pixel_loss, sharp, fake)
             per_sample = (
                 self.adversarial_weight * adversarial
                 + self.content_weight * perceptual

@@ -135,3 +135,15 @@ def test_pixel_mse_loss_is_per_sample_mean_squared_error():
     sharp = np.zeros((2, 4, 4, 3), "float32")
     fake = np.stack([np.full((4, 4, 3), 0.5, "float32"), np.zeros((4, 4, 3), "float32")])
     np.testing.assert_allclose(losses.pixel_mse_loss(sharp, fake), [0.25, 0.0])
+
+
+def test_log_mse_loss_is_each_crops_error_in_db_with_a_floor():
+    sharp = np.zeros((3, 4, 4, 3), "float32")
+    fake = np.stack([np.full((4, 4, 3), v, "float32") for v in (0.1, 0.01, 0.0)])
+    loss = np.asarray(losses.log_mse_loss(sharp, fake))
+    expected = 10 * np.log10(np.array([0.01, 1e-4, 0.0]) + losses.LOG_MSE_FLOOR)
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+    # every crop counts in dB: halving any crop's error lowers the loss by the same 3 dB
+    halved = np.asarray(losses.log_mse_loss(sharp, fake / np.sqrt(2), floor=1e-12))
+    full = np.asarray(losses.log_mse_loss(sharp, fake, floor=1e-12))
+    np.testing.assert_allclose((full - halved)[:2], [3.0103, 3.0103], atol=1e-3)
