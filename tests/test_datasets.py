@@ -295,3 +295,28 @@ def test_unblurred_ratio_leaves_that_share_of_pairs_sharp(tmp_path):
     assert 10 <= unblurred <= 30  # about half of 40
     pairs = _as_list(synthetic_dataset(photos[:10], crop_size=32, seed=3))
     assert not any(np.array_equal(blurred, sharp) for blurred, sharp in pairs)
+
+
+def test_sharp_photos_are_decoded_once_and_read_again_when_replaced(tmp_path, monkeypatch):
+    from keras_deblur.data import datasets as datasets_module
+
+    path = str(tmp_path / "photo.png")
+    write_image(path, np.full((40, 40, 3), 10, np.uint8))
+    decodes = []
+    real_read = datasets_module.read_image
+    monkeypatch.setattr(
+        datasets_module, "read_image", lambda p: decodes.append(p) or real_read(p)
+    )
+    first = datasets_module._read_sharp_photo(path)
+    second = datasets_module._read_sharp_photo(path)
+    assert len(decodes) == 1 and second is first and not first.flags.writeable
+    os.utime(path, ns=(1, 1))  # a replaced file has another modification time
+    write_image(path, np.full((40, 40, 3), 200, np.uint8))
+    os.utime(path, ns=(2, 2))
+    assert datasets_module._read_sharp_photo(path)[0, 0, 0] == 200 and len(decodes) == 2
+    monkeypatch.setattr(datasets_module, "PHOTO_CACHE_BYTES", 0)  # over budget: never kept
+    other = str(tmp_path / "other.png")
+    write_image(other, np.zeros((8, 8, 3), np.uint8))
+    datasets_module._read_sharp_photo(other)
+    datasets_module._read_sharp_photo(other)
+    assert decodes.count(other) == 2
