@@ -23,6 +23,7 @@ missing download an error, or pass the path of
 `vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`.
 """
 
+import csv
 import dataclasses
 import datetime
 import json
@@ -40,13 +41,14 @@ from keras_deblur import losses
 from keras_deblur.data.embedded import EMBEDDED, photo_paths
 from keras_deblur.data.images import set_max_pixels
 from keras_deblur.gan import DeblurGAN
-from keras_deblur.models import build_critic, build_generator, build_mobile_generator
+from keras_deblur.losses import PIXEL_LOSSES
+from keras_deblur.models import GENERATOR_BUILDERS, build_critic
 from keras_deblur.schedules import ConstantThenLinearDecay
 
 logger = logging.getLogger(__name__)
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-ARCHITECTURES = ("resnet", "mobile")
+ARCHITECTURES = tuple(GENERATOR_BUILDERS)
 VGG_AUTO = "auto"
 
 # Values `train()` uses unless told otherwise: the paper's model and losses with a
@@ -287,6 +289,9 @@ def train(
     content_weight: float = 100.0,
     adversarial_weight: float = 1.0,
     pixel_weight: float = 0.0,
+    pixel_loss: str = "mse",
+    max_cpu_minutes: float | None = None,
+    snapshots: bool = False,
     warmup_epochs: int = 0,
     vgg_weights: str | None = VGG_AUTO,
     architecture: str = "resnet",
@@ -340,7 +345,14 @@ def train(
         gp_weight: float. Gradient penalty weight. Defaults to 10.
         content_weight: float. Perceptual loss weight. Defaults to 100.
         adversarial_weight: float. Weight of `-D(fake)` after the warm-up. Defaults to 1.
-        pixel_weight: float. Pixel MSE loss weight. Defaults to 0 (the paper).
+        pixel_weight: float. Pixel loss weight. Defaults to 0 (the paper).
+        pixel_loss: "mse" or "log_mse" (each crop's error in dB, see
+            `losses.log_mse_loss`). Defaults to "mse".
+        max_cpu_minutes: float or None. Stop after the epoch that spends this
+            much process CPU time (a fair budget for design studies). Defaults
+            to None.
+        snapshots: bool. Also save the generator after every epoch under
+            `snapshots/`, for learning curves scored afterwards. Defaults to False.
         warmup_epochs: int. Content-only epochs before the GAN starts. Defaults to 0.
         vgg_weights: "auto", "imagenet", a `.h5` path, or None. Defaults to
             "auto"; not loaded when `content_weight` is 0.
@@ -420,6 +432,15 @@ def _validate(config, resume, output_dir):
         raise ValueError(
             f"synthetic_ratio must be in [0, 1]. Received: {config['synthetic_ratio']}"
         )
+    if config["pixel_loss"] not in PIXEL_LOSSES:
+        raise ValueError(
+            f"pixel_loss must be one of {sorted(PIXEL_LOSSES)}. "
+            f"Received: pixel_loss={config['pixel_loss']!r}"
+        )
+    if config["max_cpu_minutes"] is not None and config["max_cpu_minutes"] <= 0:
+        raise ValueError(
+            f"max_cpu_minutes must be > 0. Received: max_cpu_minutes={config['max_cpu_minutes']}"
+        )
     if config["strategy"] not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}. Received: {config['strategy']!r}")
     for key in ("paired_dirs", "sharp_dirs", "val_paired_dirs", "val_sharp_dirs"):
@@ -466,6 +487,7 @@ def _train_in_run_dir(config, run_dir, resume, strategy, verbose):
             critic_steps=config["critic_steps"],
             adversarial_weight=config["adversarial_weight"],
             pixel_weight=config["pixel_weight"],
+            pixel_loss=config["pixel_loss"],
             jit_compile=config["jit_compile"],
         )
         gan.build_optimizers()
@@ -543,7 +565,12 @@ def _train_in_run_dir(config, run_dir, resume, strategy, verbose):
     stop_on_nan = callbacks_lib.StopOnNonFiniteLoss()
     best_path = os.path.join(run_dir, "best_generator.keras")
     log_dir = os.path.join(run_dir, "logs")
-    callbacks = [stop_on_nan, callbacks_lib.CheckpointSaver(manager, epoch)]
+    clock = callbacks_lib.TrainingClock(
+        _spent_cpu_minutes(run_dir) if resume else 0.0, config["max_cpu_minutes"]
+    )
+    callbacks = [stop_on_nan, clock, callbacks_lib.CheckpointSaver(manager, epoch)]
+    if chief and config["snapshots"]:
+        callbacks.append(callbacks_lib.GeneratorSnapshots(os.path.join(run_dir, "snapshots")))
     if chief:
         callbacks += [
             callbacks_lib.LearningRateLogger(),
@@ -637,7 +664,7 @@ def build_generator_for(architecture, num_filters=None, num_res_blocks=None):
         raise ValueError(
             f"architecture must be one of {ARCHITECTURES}. Received: architecture={architecture!r}"
         )
-    builder = build_mobile_generator if architecture == "mobile" else build_generator
+    builder = GENERATOR_BUILDERS[architecture]
     sizes = {"num_filters": num_filters, "num_res_blocks": num_res_blocks}
     return builder(**{key: value for key, value in sizes.items() if value is not None})
 
@@ -668,6 +695,17 @@ def _blur_options(config):
     if config["unblurred_ratio"]:
         options["unblurred_ratio"] = float(config["unblurred_ratio"])
     return options
+
+
+def _spent_cpu_minutes(run_dir):
+    """The last `cpu_minutes` in the run's training log, so a resumed run keeps counting."""
+    path = os.path.join(run_dir, "training_log.csv")
+    try:
+        with open(path, newline="") as file:
+            rows = list(csv.DictReader(file))
+        return float(rows[-1]["cpu_minutes"]) if rows else 0.0
+    except (OSError, KeyError, ValueError):
+        return 0.0
 
 
 def _tensorboard_installed():
@@ -737,7 +775,10 @@ def _define_flags():
     flags.DEFINE_float("gp_weight", 10.0, "Gradient penalty weight.")
     flags.DEFINE_float("content_weight", 100.0, "Perceptual loss weight (0: no VGG19).")
     flags.DEFINE_float("adversarial_weight", 1.0, "Weight of -D(fake) in the generator loss.")
-    flags.DEFINE_float("pixel_weight", 0.0, "Pixel MSE loss weight (not in the paper).")
+    flags.DEFINE_float("pixel_weight", 0.0, "Pixel loss weight (not in the paper).")
+    flags.DEFINE_enum("pixel_loss", "mse", sorted(PIXEL_LOSSES), "Pixel loss: mse or log_mse.")
+    flags.DEFINE_float("max_cpu_minutes", None, "Stop after this much process CPU time.")
+    flags.DEFINE_bool("snapshots", False, "Save the generator after every epoch.")
     flags.DEFINE_integer("warmup_epochs", 0, "Content-only epochs (no critic) before the GAN.")
     flags.DEFINE_string("vgg_weights", VGG_AUTO, "auto | imagenet | none | path to .h5 weights.")
     flags.DEFINE_enum("architecture", "resnet", list(ARCHITECTURES), "Generator: paper or mobile.")
@@ -771,7 +812,8 @@ def _define_flags():
 _TRAIN_FLAGS = (
     "paired_dirs sharp_dirs val_paired_dirs val_sharp_dirs synthetic_ratio crop_size batch_size "
     "epochs steps_per_epoch validation_steps critic_steps learning_rate gp_weight content_weight "
-    "adversarial_weight pixel_weight warmup_epochs vgg_weights architecture num_filters "
+    "adversarial_weight pixel_weight pixel_loss max_cpu_minutes snapshots warmup_epochs "
+    "vgg_weights architecture num_filters "
     "num_res_blocks init_weights blur_exposures blur_fractions unblurred_ratio strategy "
     "tpu_address mixed_precision jit_compile seed keep_checkpoints num_samples"
 ).split()

@@ -242,3 +242,35 @@ def test_init_weights_fine_tunes_the_pretrained_generator_and_refuses_other_size
     assert len(tuned) == len(shipped)
     assert all(np.array_equal(a, b) for a, b in zip(tuned, shipped, strict=True))
     assert any(np.abs(w).max() > 0 for w in tuned[-2:])  # not the identity initialisation
+
+
+def test_log_mse_shuffle_run_snapshots_every_epoch_and_stops_at_its_cpu_budget(tmp_path):
+    run_dir = str(tmp_path / "run")
+    result = train.train(
+        output_dir=run_dir,
+        **dict(TINY, epochs=3, num_filters=8, num_res_blocks=1),
+        architecture="shuffle",
+        warmup_epochs=3,
+        content_weight=0.0,
+        pixel_weight=1.0,
+        pixel_loss="log_mse",
+        snapshots=True,
+        max_cpu_minutes=1e-6,  # spent within the first epoch
+        sharp_dirs=["embedded"],
+    )
+    rows = _csv_rows(run_dir)
+    assert [row["epoch"] for row in rows] == ["0"]  # stopped after one of three epochs
+    assert int(rows[0]["steps"]) == 2 and float(rows[0]["cpu_minutes"]) > 0
+    assert all(value < 0 for value in result.history["pixel_loss"])  # a loss in dB
+    snapshot = keras.saving.load_model(
+        os.path.join(run_dir, "snapshots", "epoch_001.keras"), safe_mode=True
+    )
+    assert snapshot.name == "shuffle_deblur_generator"
+    assert sorted(os.listdir(os.path.join(run_dir, "snapshots"))) == ["epoch_001.keras"]
+    config = json.loads(open(os.path.join(run_dir, "config.json")).read())
+    assert config["pixel_loss"] == "log_mse" and config["max_cpu_minutes"] == 1e-6
+
+
+def test_unknown_pixel_loss_is_a_one_line_error(tmp_path):
+    with pytest.raises(ValueError, match=r"^pixel_loss must be one of \['log_mse', 'mse'\]"):
+        train.train(output_dir=str(tmp_path / "r"), pixel_loss="l3", **TINY)
