@@ -304,9 +304,7 @@ def test_sharp_photos_are_decoded_once_and_read_again_when_replaced(tmp_path, mo
     write_image(path, np.full((40, 40, 3), 10, np.uint8))
     decodes = []
     real_read = datasets_module.read_image
-    monkeypatch.setattr(
-        datasets_module, "read_image", lambda p: decodes.append(p) or real_read(p)
-    )
+    monkeypatch.setattr(datasets_module, "read_image", lambda p: decodes.append(p) or real_read(p))
     first = datasets_module._read_sharp_photo(path)
     second = datasets_module._read_sharp_photo(path)
     assert len(decodes) == 1 and second is first and not first.flags.writeable

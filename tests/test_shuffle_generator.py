@@ -15,8 +15,9 @@ def _away_from_identity(generator, offset=0.05):
 
 
 def test_shuffle_generator_has_its_documented_size_and_fits_the_phone_budget():
-    with_attention, plain = build_shuffle_generator(), build_shuffle_generator(
-        channel_attention=False
+    with_attention, plain = (
+        build_shuffle_generator(),
+        build_shuffle_generator(channel_attention=False),
     )
     assert with_attention.count_params() == 663_280
     assert plain.count_params() == 646_256
