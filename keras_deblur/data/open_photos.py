@@ -8,10 +8,10 @@ licence and package are in `PHOTOS`, from the package's copyright or credits fil
 This module fetches them with `apt-get download` (no root needed), or reads them
 where they are installed, and writes:
 
-    OUTPUT/train/*.png   28 photos, each at 1024 and 640 pixels on the long side
+    OUTPUT/train/*.png   29 photos, each at 1024 and 640 pixels on the long side
                          (never upscaled; with --textures, also 6 grey-level
                          photos from scikit-image)
-    OUTPUT/val/*.png     12 held-out photos at 1024 pixels, never trained on;
+    OUTPUT/val/*.png     11 held-out photos at 1024 pixels, never trained on;
                          `DEFOCUS` names those with natural shallow depth of field
     OUTPUT/LICENSES.md   package, author and licence of every file
 
@@ -128,6 +128,7 @@ PHOTOS = {
 # Held-out photos whose background is strongly, naturally out of focus (shallow
 # depth of field): the "defocus" validation class.
 DEFOCUS = (
+    "Kleiber_by_Lukas_Baubkus.jpg",
     "appleflower.png",
     "butterfly.png",
     "drop.png",
