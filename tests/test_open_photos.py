@@ -3,26 +3,39 @@
 import os
 
 import numpy as np
+import pytest
 
 from keras_deblur.data import open_photos
 from keras_deblur.data.images import read_image, write_image
 
+SHIPPED_VAL = (
+    "Picture_0B_by_freespace.jpg",
+    "friends_by_Aitzol_Berasategi.jpg",
+    "Kleiber_by_Lukas_Baubkus.jpg",
+)
+
+
+def _fake_source(folder, names, shape=(300, 2000, 3)):
+    rng = np.random.default_rng(0)
+    for name in names:
+        write_image(folder / name, rng.integers(0, 256, shape, dtype=np.uint8))
+    return str(folder)
+
 
 def test_write_split_resizes_the_photos_adds_the_textures_and_lists_every_licence(tmp_path):
-    source = tmp_path / "backgrounds"
-    rng = np.random.default_rng(0)
-    for name in open_photos.PHOTOS:
-        write_image(source / name, rng.integers(0, 256, (300, 2000, 3), dtype=np.uint8))
-    plain = open_photos.write_split(str(source), str(tmp_path / "plain"))
-    assert not any("texture_" in path for path in plain) and len(plain) == 2 * 12 + 3
-    written = open_photos.write_split(str(source), str(tmp_path / "out"), textures=True)
+    source = _fake_source(tmp_path / "backgrounds", open_photos.PHOTOS)
+    splits = [photo.split for photo in open_photos.PHOTOS.values()]
+    num_train, num_val = splits.count("train"), splits.count("val")
+    plain = open_photos.write_split(source, str(tmp_path / "plain"))
+    assert not any("texture_" in path for path in plain) and len(plain) == 2 * num_train + num_val
+    written = open_photos.write_split(source, str(tmp_path / "out"), textures=True)
 
     train = sorted(os.listdir(tmp_path / "out" / "train"))
     val = sorted(os.listdir(tmp_path / "out" / "val"))
-    assert len(val) == 3 and all(name.endswith("_1024.png") for name in val)
+    assert len(val) == num_val and all(name.endswith("_1024.png") for name in val)
     textures = [name for name in train if name.startswith("texture_")]
     assert len(textures) == len(open_photos.TEXTURES) == 6
-    assert len(train) == 2 * 12 + 6 and len(written) == len(train) + len(val)
+    assert len(train) == 2 * num_train + 6 and len(written) == len(train) + len(val)
     assert read_image(tmp_path / "out" / "train" / "Bridge_by_Sander_Klootwijk_640.png").shape == (
         96,
         640,
@@ -31,5 +44,53 @@ def test_write_split_resizes_the_photos_adds_the_textures_and_lists_every_licenc
     grass = read_image(tmp_path / "out" / "train" / "texture_grass.png")
     assert grass.shape == (512, 512, 3) and np.array_equal(grass[..., 0], grass[..., 2])
     licences = (tmp_path / "out" / "LICENSES.md").read_text()
-    for name in list(open_photos.PHOTOS) + list(open_photos.TEXTURES):
+    for name, photo in open_photos.PHOTOS.items():
+        assert f"| {name} | {photo.package} | {photo.author} | {photo.licence} |" in licences
+    for name in open_photos.TEXTURES:
         assert f"| {name} |" in licences
+
+
+def test_the_shipped_packages_give_the_shipped_split_from_an_unpacked_root(tmp_path):
+    root = tmp_path / "root"
+    for name, photo in open_photos.PHOTOS.items():
+        folder = root / open_photos.PACKAGE_FOLDERS[photo.package]
+        folder.mkdir(parents=True, exist_ok=True)
+        _fake_source(folder, [name], shape=(400, 800, 3))
+    written = open_photos.prepare_open_photos(
+        str(tmp_path / "out"), str(root), packages=open_photos.SHIPPED_PACKAGES
+    )
+    assert len(written) == 2 * 12 + 3
+    assert sorted(os.listdir(tmp_path / "out" / "val")) == sorted(
+        f"{os.path.splitext(name)[0]}_800.png" for name in SHIPPED_VAL
+    )
+    # A photo smaller than 1024 pixels is written once at its own size, not upscaled.
+    assert "Bridge_by_Sander_Klootwijk_800.png" in os.listdir(tmp_path / "out" / "train")
+    licences = (tmp_path / "out" / "LICENSES.md").read_text()
+    assert "lxqt-themes" not in licences and "lomiri-wallpapers-20.04" in licences
+    with pytest.raises(ValueError, match="mate-backgrounds"):
+        open_photos.selected_photos(("mate-backgrounds",))
+
+
+def test_photos_name_their_package_licence_and_split_and_never_a_reserved_package():
+    assert set(open_photos.RESERVED_PACKAGES) == {"plasma-workspace-wallpapers", "mate-backgrounds"}
+    assert not set(open_photos.RESERVED_PACKAGES) & set(open_photos.PACKAGES)
+    assert set(open_photos.SHIPPED_PACKAGES) <= set(open_photos.PACKAGES)
+    for name, photo in open_photos.PHOTOS.items():
+        assert photo.package in open_photos.PACKAGES, name
+        assert photo.author and photo.licence and photo.split in open_photos.LONG_SIDES, name
+    stems = [os.path.splitext(name)[0] for name in open_photos.PHOTOS]
+    assert len(set(stems)) == len(stems)
+
+
+def test_the_shipped_split_is_unchanged_and_defocus_photos_are_held_out():
+    shipped = {
+        name: photo.split
+        for name, photo in open_photos.PHOTOS.items()
+        if photo.package in open_photos.SHIPPED_PACKAGES
+    }
+    assert len(shipped) == 15 and sorted(n for n, s in shipped.items() if s == "val") == sorted(
+        SHIPPED_VAL
+    )
+    assert open_photos.DEFOCUS and len(set(open_photos.DEFOCUS)) == len(open_photos.DEFOCUS)
+    for name in open_photos.DEFOCUS:
+        assert open_photos.PHOTOS[name].split == "val", name

@@ -1,23 +1,29 @@
 """Freely licensed sharp photos from Debian packages, split and resized for training.
 
 The embedded scikit-image photos are too few to train a model that generalises.
-Debian's `lomiri-wallpapers-16.04` and `lomiri-wallpapers-20.04` packages hold
-photographs under CC-BY-4.0, CC-BY-SA and CC0 licences (each file's licence is
-listed in `PHOTOS` and in the package's copyright file). This module fetches
-them with `apt-get download` (no root needed), or reads them from
-/usr/share/backgrounds when the packages are installed, and writes:
+These Debian packages hold photographs under free licences (each file's author,
+licence and package are in `PHOTOS`, from the package's copyright or credits file):
+`lomiri-wallpapers-16.04` and `-20.04` (CC-BY-4.0, CC-BY-SA, CC0), `lxqt-themes`
+(CC-BY-SA-3.0), `tuxpaint-data` (GPL-2+) and `libjxl-testdata` (BSD-3-Clause).
+This module fetches them with `apt-get download` (no root needed), or reads them
+where they are installed, and writes:
 
-    OUTPUT/train/*.png   12 photos, each at 1024 and 640 pixels on the long side
-                         (with --textures, also 6 grey-level photos from scikit-image)
-    OUTPUT/val/*.png     3 held-out photos at 1024 pixels, never trained on
-    OUTPUT/LICENSES.md   author and licence of every file
+    OUTPUT/train/*.png   29 photos, each at 1024 and 640 pixels on the long side
+                         (never upscaled; with --textures, also 6 grey-level
+                         photos from scikit-image)
+    OUTPUT/val/*.png     11 held-out photos at 1024 pixels, never trained on;
+                         `DEFOCUS` names those with natural shallow depth of field
+    OUTPUT/LICENSES.md   package, author and licence of every file
 
     python -m keras_deblur.data.open_photos --output_dir data/open_photos
+    # the shipped model's 12 + 3 photos only:
+    python -m keras_deblur.data.open_photos --output_dir data/open_photos \
+        --packages=lomiri-wallpapers-16.04,lomiri-wallpapers-20.04
 
 Downscaling (area interpolation) makes the photos' own blur and noise
 negligible next to the synthetic blur, and makes decoding a crop cheap.
-The Debian packages `plasma-workspace-wallpapers` and `mate-backgrounds` are
-never used: they are kept for independent evaluation of our models.
+The Debian packages in `RESERVED_PACKAGES` (`plasma-workspace-wallpapers` and
+`mate-backgrounds`) are never used: they are kept for independent evaluation.
 """
 
 import logging
@@ -25,6 +31,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from typing import NamedTuple
 
 import cv2
 
@@ -33,26 +40,101 @@ from keras_deblur.data.images import read_image, to_rgb_uint8, write_image
 
 logger = logging.getLogger(__name__)
 
-PACKAGES = ("lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04")
-INSTALLED_FOLDER = "/usr/share/backgrounds"
-# file -> (author, licence, split). Abstract art in the packages is left out.
-PHOTOS = {
-    "Bridge_by_Sander_Klootwijk.jpg": ("Sander Klootwijk", "CC-BY-SA-4.0", "train"),
-    "Dragonfly_by_Bolly.jpg": ("Bolly", "CC-BY-SA-4.0", "train"),
-    "Picture_1A_by_freespace.jpg": ('Trevor "Freespace"', "CC-BY-4.0", "train"),
-    "Wine_by_Jakkub_Mede.jpg": ("Jakub Mede", "CC-BY-4.0", "train"),
-    "aitzgorri_by_Aitzol_Berasategi.jpg": ("Aitzol Berasategi", "CC-BY-4.0", "train"),
-    "analogpattern_by_Peter_Nerlich.jpg": ("Peter Nerlich", "CC-BY-SA-4.0", "train"),
-    "free_by_Peter_Nerlich.jpg": ("Peter Nerlich", "CC-BY-SA-4.0", "train"),
-    "greentock_by_Peter_Nerlich.jpg": ("Peter Nerlich", "CC-BY-SA-4.0", "train"),
-    "life_by_Aitzol_Berasategi.jpg": ("Aitzol Berasategi", "CC-BY-4.0", "train"),
-    "picosdeeuropa_by_Aitzol_Berasategi.jpg": ("Aitzol Berasategi", "CC-BY-4.0", "train"),
-    "seeding_by_Clements_Engelhardt.jpg": ("Clemens Engelhardt", "CC0-1.0", "train"),
-    "sunset_by_Aitzol_Berasategi.jpg": ("Aitzol Berasategi", "CC-BY-4.0", "train"),
-    "Picture_0B_by_freespace.jpg": ('Trevor "Freespace"', "CC-BY-4.0", "val"),
-    "friends_by_Aitzol_Berasategi.jpg": ("Aitzol Berasategi", "CC-BY-4.0", "val"),
-    "Kleiber_by_Lukas_Baubkus.jpg": ("Lukas Baubkus", "CC-BY-SA-3.0", "val"),
+
+class Photo(NamedTuple):
+    """Where one photo comes from, who made it, its licence and its split."""
+
+    package: str
+    author: str
+    licence: str
+    split: str
+
+
+LOMIRI_16 = "lomiri-wallpapers-16.04"
+LOMIRI_20 = "lomiri-wallpapers-20.04"
+LXQT = "lxqt-themes"
+TUXPAINT = "tuxpaint-data"
+JXL = "libjxl-testdata"
+# Folder of each package's photos, relative to the root it is unpacked (or installed) in.
+PACKAGE_FOLDERS = {
+    LOMIRI_16: "usr/share/backgrounds",
+    LOMIRI_20: "usr/share/backgrounds",
+    LXQT: "usr/share/lxqt/wallpapers",
+    TUXPAINT: "usr/share/tuxpaint/templates",
+    JXL: "usr/share/libjxl-testdata/jxl/flower",
 }
+PACKAGES = tuple(PACKAGE_FOLDERS)
+# Kept for independent evaluation of our models: never fetched, read or listed here.
+RESERVED_PACKAGES = ("plasma-workspace-wallpapers", "mate-backgrounds")
+# The packages of the photos the shipped model was trained and validated on.
+SHIPPED_PACKAGES = (LOMIRI_16, LOMIRI_20)
+# file -> Photo. Only photographs: abstract art, renders, illustrations, photos
+# without a per-file author, and letterboxed or < 640-pixel photos are left out
+# (MODEL_CARD.md lists what was checked). The first 15 are the shipped model's
+# split and must keep it; about a third of the others are held out, chosen for
+# natural defocus (`DEFOCUS`) and varied content.
+PHOTOS = {
+    "Bridge_by_Sander_Klootwijk.jpg": Photo(LOMIRI_16, "Sander Klootwijk", "CC-BY-SA-4.0", "train"),
+    "Dragonfly_by_Bolly.jpg": Photo(LOMIRI_16, "Bolly", "CC-BY-SA-4.0", "train"),
+    "Picture_1A_by_freespace.jpg": Photo(LOMIRI_16, 'Trevor "Freespace"', "CC-BY-4.0", "train"),
+    "Wine_by_Jakkub_Mede.jpg": Photo(LOMIRI_16, "Jakub Mede", "CC-BY-4.0", "train"),
+    "aitzgorri_by_Aitzol_Berasategi.jpg": Photo(
+        LOMIRI_16, "Aitzol Berasategi", "CC-BY-4.0", "train"
+    ),
+    "analogpattern_by_Peter_Nerlich.jpg": Photo(
+        LOMIRI_16, "Peter Nerlich", "CC-BY-SA-4.0", "train"
+    ),
+    "free_by_Peter_Nerlich.jpg": Photo(LOMIRI_16, "Peter Nerlich", "CC-BY-SA-4.0", "train"),
+    "greentock_by_Peter_Nerlich.jpg": Photo(LOMIRI_16, "Peter Nerlich", "CC-BY-SA-4.0", "train"),
+    "life_by_Aitzol_Berasategi.jpg": Photo(LOMIRI_16, "Aitzol Berasategi", "CC-BY-4.0", "train"),
+    "picosdeeuropa_by_Aitzol_Berasategi.jpg": Photo(
+        LOMIRI_16, "Aitzol Berasategi", "CC-BY-4.0", "train"
+    ),
+    "seeding_by_Clements_Engelhardt.jpg": Photo(
+        LOMIRI_16, "Clemens Engelhardt", "CC0-1.0", "train"
+    ),
+    "sunset_by_Aitzol_Berasategi.jpg": Photo(LOMIRI_16, "Aitzol Berasategi", "CC-BY-4.0", "train"),
+    "Picture_0B_by_freespace.jpg": Photo(LOMIRI_16, 'Trevor "Freespace"', "CC-BY-4.0", "val"),
+    "friends_by_Aitzol_Berasategi.jpg": Photo(LOMIRI_16, "Aitzol Berasategi", "CC-BY-4.0", "val"),
+    "Kleiber_by_Lukas_Baubkus.jpg": Photo(LOMIRI_20, "Lukas Baubkus", "CC-BY-SA-3.0", "val"),
+    # lxqt-themes: credited to stefonarch in the folder's License file.
+    "after-the-rain.jpg": Photo(LXQT, "stefonarch (Standreas)", "CC-BY-SA-3.0", "train"),
+    "beam.png": Photo(LXQT, "stefonarch (Standreas)", "CC-BY-SA-3.0", "train"),
+    "flowers.png": Photo(LXQT, "stefonarch (Standreas)", "CC-BY-SA-3.0", "train"),
+    "fog.jpg": Photo(LXQT, "stefonarch (Standreas)", "CC-BY-SA-3.0", "train"),
+    "appleflower.png": Photo(LXQT, "stefonarch (Standreas)", "CC-BY-SA-3.0", "val"),
+    "butterfly.png": Photo(LXQT, "stefonarch (Standreas)", "CC-BY-SA-3.0", "val"),
+    "drop.png": Photo(LXQT, "stefonarch (Standreas)", "CC-BY-SA-3.0", "val"),
+    "this-is-not-windows.jpg": Photo(LXQT, "stefonarch (Standreas)", "CC-BY-SA-3.0", "val"),
+    # tuxpaint-data: the templates, credited to Bill Kendrick in its AUTHORS.txt.
+    "burnt_bark.jpg": Photo(TUXPAINT, "Bill Kendrick", "GPL-2+", "train"),
+    "cliff.jpg": Photo(TUXPAINT, "Bill Kendrick", "GPL-2+", "train"),
+    "corn_maze.jpg": Photo(TUXPAINT, "Bill Kendrick", "GPL-2+", "train"),
+    "jellyfish.jpg": Photo(TUXPAINT, "Bill Kendrick", "GPL-2+", "train"),
+    "mossy_log.jpg": Photo(TUXPAINT, "Bill Kendrick", "GPL-2+", "train"),
+    "mudstone.jpg": Photo(TUXPAINT, "Bill Kendrick", "GPL-2+", "train"),
+    "ocean_splash.jpg": Photo(TUXPAINT, "Bill Kendrick", "GPL-2+", "train"),
+    "ocean_waves.jpg": Photo(TUXPAINT, "Bill Kendrick", "GPL-2+", "train"),
+    "redwoods_above.jpg": Photo(TUXPAINT, "Bill Kendrick", "GPL-2+", "train"),
+    "rocks.jpg": Photo(TUXPAINT, "Bill Kendrick", "GPL-2+", "train"),
+    "sheep.jpg": Photo(TUXPAINT, "Bill Kendrick", "GPL-2+", "train"),
+    "sun_behind_clouds.jpg": Photo(TUXPAINT, "Bill Kendrick", "GPL-2+", "train"),
+    "lighthouse.jpg": Photo(TUXPAINT, "Bill Kendrick", "GPL-2+", "val"),
+    "spiders_web.jpg": Photo(TUXPAINT, "Bill Kendrick", "GPL-2+", "val"),
+    "sun_behind_leaves.jpg": Photo(TUXPAINT, "Bill Kendrick", "GPL-2+", "val"),
+    "wool_mill_machine.jpg": Photo(TUXPAINT, "Bill Kendrick", "GPL-2+", "val"),
+    "flower.png": Photo(JXL, "the JPEG XL Project Authors", "BSD-3-Clause", "train"),
+}
+# Held-out photos whose background is strongly, naturally out of focus (shallow
+# depth of field): the "defocus" validation class.
+DEFOCUS = (
+    "Kleiber_by_Lukas_Baubkus.jpg",
+    "appleflower.png",
+    "butterfly.png",
+    "drop.png",
+    "spiders_web.jpg",
+    "sun_behind_leaves.jpg",
+)
 LONG_SIDES = {"train": (1024, 640), "val": (1024,)}
 # Grey-level photos in scikit-image's wheel (licences from their docstrings),
 # trained on as grey RGB: fine texture (brick, grass, gravel), print and edges
@@ -69,14 +151,35 @@ TEXTURES = {
 }
 
 
-def fetch_packages(download_dir):
-    """Downloads and unpacks `PACKAGES` into `download_dir`; returns the photo folder."""
-    subprocess.run(["apt-get", "download", *PACKAGES], cwd=download_dir, check=True)
+def fetch_packages(download_dir, packages=PACKAGES):
+    """Downloads and unpacks `packages` into `download_dir`; returns the root they are under."""
+    subprocess.run(["apt-get", "download", *packages], cwd=download_dir, check=True)
     root = os.path.join(download_dir, "root")
     for name in sorted(os.listdir(download_dir)):
         if name.endswith(".deb"):
             subprocess.run(["dpkg-deb", "-x", os.path.join(download_dir, name), root], check=True)
-    return os.path.join(root, INSTALLED_FOLDER.lstrip("/"))
+    return root
+
+
+def selected_photos(packages=PACKAGES):
+    """The `PHOTOS` entries from `packages`, sorted by file name."""
+    unknown = sorted(set(packages) - set(PACKAGES))
+    if unknown:
+        raise ValueError(f"Unknown photo package {unknown[0]}. Received: packages={packages}")
+    return {name: photo for name, photo in sorted(PHOTOS.items()) if photo.package in packages}
+
+
+def photo_path(source_folder, name):
+    """Path of photo `name` under `source_folder`, or None.
+
+    `source_folder` is either a root the packages are installed or unpacked in
+    (`/`, or what `fetch_packages` returns), or one folder holding the files.
+    """
+    candidates = (
+        os.path.join(source_folder, PACKAGE_FOLDERS[PHOTOS[name].package], name),
+        os.path.join(source_folder, name),
+    )
+    return next((path for path in candidates if os.path.isfile(path)), None)
 
 
 def resize_long_side(image, long_side):
@@ -89,32 +192,49 @@ def resize_long_side(image, long_side):
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def write_split(source_folder, output_dir, textures=False):
-    """Writes the resized train/val photos and LICENSES.md; returns the paths written."""
-    missing = [name for name in PHOTOS if not os.path.isfile(os.path.join(source_folder, name))]
+def write_split(source_folder, output_dir, textures=False, packages=PACKAGES):
+    """Writes the resized train/val photos and LICENSES.md; returns the paths written.
+
+    Each photo is written at each of `LONG_SIDES[split]` that is not above its
+    own size, named `STEM_SIDE.png` after the long side it has.
+    """
+    photos = selected_photos(packages)
+    paths = {name: photo_path(source_folder, name) for name in photos}
+    missing = [name for name, path in paths.items() if path is None]
     if missing:
         raise FileNotFoundError(
             f"{source_folder}: {len(missing)} photos missing, e.g. {missing[0]}"
         )
     written = []
-    for name, (_, _, split) in sorted(PHOTOS.items()):
-        image = to_rgb_uint8(read_image(os.path.join(source_folder, name)))
+    for name, photo in photos.items():
+        image = to_rgb_uint8(read_image(paths[name]))
         stem = os.path.splitext(name)[0]
-        for long_side in LONG_SIDES[split]:
-            path = os.path.join(output_dir, split, f"{stem}_{long_side}.png")
+        for long_side in LONG_SIDES[photo.split]:
+            resized = resize_long_side(image, long_side)
+            path = os.path.join(output_dir, photo.split, f"{stem}_{max(resized.shape[:2])}.png")
+            if path in written:
+                continue
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            write_image(path, resize_long_side(image, long_side))
+            write_image(path, resized)
             written.append(path)
-    lines = ["| file | author | licence | split |", "| --- | --- | --- | --- |"]
-    lines += [f"| {n} | {a} | {lic} | {s} |" for n, (a, lic, s) in sorted(PHOTOS.items())]
+    lines = ["| file | package | author | licence | split |", "| --- | --- | --- | --- | --- |"]
+    lines += [
+        f"| {n} | {p.package} | {p.author} | {p.licence} | {p.split} |" for n, p in photos.items()
+    ]
     if textures:
         written += write_textures(os.path.join(output_dir, "train"))
-        lines += [f"| {n} | {a} | {lic} | train |" for n, (a, lic) in sorted(TEXTURES.items())]
+        lines += [
+            f"| {n} | scikit-image (PyPI) | {a} | {lic} | train |"
+            for n, (a, lic) in sorted(TEXTURES.items())
+        ]
+    used = sorted({photo.package for photo in photos.values()})
+    defocus = [name for name in DEFOCUS if name in photos]
     with open(os.path.join(output_dir, "LICENSES.md"), "w", encoding="utf-8") as file:
         file.write(
-            f"Photos from the Debian packages {', '.join(PACKAGES)}, area-downscaled to "
-            "1024 and 640 pixels on the long side"
+            f"Photos from the Debian packages {', '.join(used)}, area-downscaled to "
+            "1024 and 640 pixels on the long side (never upscaled)"
             + (", and grey-level photos from scikit-image at their own size" if textures else "")
+            + (f". Held out with natural defocus: {', '.join(defocus)}" if defocus else "")
             + ".\n\n"
             + "\n".join(lines)
             + "\n"
@@ -133,20 +253,32 @@ def write_textures(train_dir):
     return written
 
 
-def prepare_open_photos(output_dir, source_folder=None, textures=False):
+def prepare_open_photos(output_dir, source_folder=None, textures=False, packages=PACKAGES):
     """Fetches (unless `source_folder` or the installed packages have them) and writes the split.
+
+    Args:
+        output_dir: str. Folder for train/, val/ and LICENSES.md.
+        source_folder: str or None. A root the packages are installed or unpacked
+            in, or one folder holding the photo files. Defaults to `/` when the
+            packages are installed, else fetches them into a temporary folder.
+        textures: bool. Also writes `TEXTURES`. Defaults to False.
+        packages: sequence of str. Only photos from these packages (`SHIPPED_PACKAGES`
+            gives the shipped model's split). Defaults to `PACKAGES`.
 
     Returns:
         list of str: the image files written under `output_dir/train` and `output_dir/val`.
     """
     if source_folder is None and all(
-        os.path.isfile(os.path.join(INSTALLED_FOLDER, name)) for name in PHOTOS
+        photo_path("/", name) is not None for name in selected_photos(packages)
     ):
-        source_folder = INSTALLED_FOLDER
+        source_folder = "/"
     if source_folder is not None:
-        return write_split(source_folder, output_dir, textures)
+        return write_split(source_folder, output_dir, textures, packages)
     with tempfile.TemporaryDirectory() as download_dir:
-        return write_split(fetch_packages(download_dir), output_dir, textures)
+        root = fetch_packages(
+            download_dir, sorted({p.package for p in selected_photos(packages).values()})
+        )
+        return write_split(root, output_dir, textures, packages)
 
 
 def main(argv):
@@ -155,8 +287,10 @@ def main(argv):
     del argv
     output_dir = flags.FLAGS.output_dir
     try:
-        written = prepare_open_photos(output_dir, flags.FLAGS.source_folder, flags.FLAGS.textures)
-    except (OSError, subprocess.CalledProcessError) as error:
+        written = prepare_open_photos(
+            output_dir, flags.FLAGS.source_folder, flags.FLAGS.textures, flags.FLAGS.packages
+        )
+    except (OSError, ValueError, subprocess.CalledProcessError) as error:
         sys.stderr.write(f"error: {error}\n")
         sys.exit(2)
     print(f"Wrote {len(written)} images and LICENSES.md under {output_dir}")
@@ -167,9 +301,18 @@ if __name__ == "__main__":
 
     flags.DEFINE_string("output_dir", "data/open_photos", "Folder for train/, val/, LICENSES.md.")
     flags.DEFINE_string(
-        "source_folder", None, "Folder already holding the packages' photos (default: fetch)."
+        "source_folder",
+        None,
+        "Root the packages are installed or unpacked in, or a folder holding the photo files "
+        "(default: / when installed, else fetch).",
     )
     flags.DEFINE_boolean(
         "textures", False, "Also write 6 grey-level texture photos from scikit-image."
+    )
+    flags.DEFINE_list(
+        "packages",
+        list(PACKAGES),
+        "Only photos from these Debian packages; lomiri-wallpapers-16.04,lomiri-wallpapers-20.04 "
+        "gives the shipped model's 12 + 3 photos.",
     )
     app.run(main)
