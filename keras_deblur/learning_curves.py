@@ -22,14 +22,12 @@ def _define_flags():
     flags.DEFINE_string("output", None, "Image to write, e.g. docs/curves.png.")
     flags.DEFINE_string("csv", None, "Merged CSV to write (default: --output with .csv).")
     flags.DEFINE_string("title", "validation gain", "Figure title.")
+    flags.mark_flags_as_required(["runs", "output"])
 
 
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
-    for name in ("runs", "output"):
-        if not FLAGS[name].value:
-            raise app.UsageError(f"--{name} is required")
     csv_path = FLAGS.csv or os.path.splitext(FLAGS.output)[0] + ".csv"
     try:
         rows = merge_runs(FLAGS.runs)
