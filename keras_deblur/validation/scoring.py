@@ -220,7 +220,7 @@ def summarise(rows):
     """Per-class summary of sample rows.
 
     Returns:
-        dict class -> {"n", "n_photos", "gain", "gain_se", "se_over",
+        dict class -> {"n", "n_photos", "gain", "gain_se", "se_over", "gain_se_crops",
         "worst_photo", "worst_photo_gain" (the photo with the lowest mean gain),
         "worst_sample", "worst_sample_gain", "unsharp_gain", "unsharp_gain_se",
         "ssim_gain", "psnr_blurred", "psnr_deblurred"}, for the classes present,
