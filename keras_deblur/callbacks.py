@@ -1,4 +1,5 @@
-"""Callbacks around DeblurGAN training: checkpoints, best generator, images, divergence.
+"""Callbacks around DeblurGAN training: checkpoints, best generator, images, divergence,
+validation scores.
 
 Each writes under an explicit directory given to it; none reads global state.
 """
@@ -19,6 +20,8 @@ import tensorflow as tf
 
 from keras_deblur.data.images import write_image
 from keras_deblur.inference import from_model_range
+from keras_deblur.validation.manifest import CLASSES
+from keras_deblur.validation.scoring import score_generator
 
 logger = logging.getLogger(__name__)
 
@@ -421,3 +424,72 @@ class SampleImages(keras.callbacks.Callback):
                 os.path.join(self.image_dir, f"epoch_{epoch + 1:03d}.png"),
                 np.concatenate(list(strips), axis=0),
             )
+
+
+class ValidationScorer(keras.callbacks.Callback):
+    """Scores the generator on fixed validation pairs and adds the scores to the epoch logs.
+
+    Keys added to `logs` at every epoch end: `val_score` (the selection score
+    of `keras_deblur.validation.scoring`), `val_gain_<class>` for each class
+    in `keras_deblur.validation.CLASSES` (dB over the blurred input; NaN for a
+    class the pairs lack), `steps` (the generator optimizer's iterations) and
+    `cpu_minutes` (this process's CPU time since training began, all threads,
+    without the scorer's own time). On epochs it skips, the `val_*` keys are
+    NaN, so `CSVLogger` keeps its columns and `BestGeneratorSaver` ignores
+    them. Put it before `BestGeneratorSaver(monitor="val_score")`,
+    `CSVLogger` and `TensorBoard`.
+
+    Args:
+        pairs: `keras_deblur.validation.ValidationPairs`, crops of one size
+            (`pairs.select(False)`), e.g. from `materialise(load_manifest(), ...)`.
+        every_n_epochs: int. Score after every n-th epoch (and never skip the
+            last one). Defaults to 1.
+        batch_size: int. Crops per `predict_on_batch` call. Defaults to 16.
+        cpu_minutes_offset: float. CPU minutes spent before this process (the
+            last `cpu_minutes` of a resumed run). Defaults to 0.
+    """
+
+    def __init__(self, pairs, every_n_epochs=1, batch_size=16, cpu_minutes_offset=0.0):
+        super().__init__()
+        if every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be >= 1. Received: {every_n_epochs}")
+        self.pairs = pairs
+        self.every_n_epochs = every_n_epochs
+        self.batch_size = batch_size
+        self.cpu_minutes_offset = cpu_minutes_offset
+        self._start_cpu = None
+        self._scoring_cpu = 0.0
+
+    def on_train_begin(self, logs=None):
+        self._start_cpu = time.process_time()
+        self._scoring_cpu = 0.0
+
+    def _due(self, epoch):
+        last = epoch + 1 == self.params.get("epochs") if self.params else False
+        return (epoch + 1) % self.every_n_epochs == 0 or last
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        if self._start_cpu is None:
+            self.on_train_begin()
+        generator = getattr(self.model, "generator", self.model)
+        optimizer = getattr(self.model, "g_optimizer", None) or self.model.optimizer
+        logs["steps"] = int(keras.ops.convert_to_numpy(optimizer.iterations))
+        values = dict.fromkeys(["val_score"] + [f"val_gain_{name}" for name in CLASSES], math.nan)
+        if self._due(epoch) and _finite_losses(logs):
+            start = time.process_time()
+            result = score_generator(generator, self.pairs, self.batch_size, with_ssim=False)
+            self._scoring_cpu += time.process_time() - start
+            values["val_score"] = result["val_score"]
+            for name, summary in result["classes"].items():
+                values[f"val_gain_{name}"] = summary["gain"]
+            logger.info(
+                "Validation after epoch %d: val_score %.3f dB (%.1f s)",
+                epoch + 1,
+                result["val_score"],
+                result["seconds"],
+            )
+        logs.update(values)
+        used = time.process_time() - self._start_cpu - self._scoring_cpu
+        logs["cpu_minutes"] = self.cpu_minutes_offset + used / 60.0

@@ -1,0 +1,45 @@
+"""Draw learning curves: validation gain per blur class against steps and CPU minutes.
+
+    python -m keras_deblur.learning_curves --runs runs/a,runs/b --output docs/curves.png
+
+Reads each run's `training_log.csv` (written with
+`keras_deblur.callbacks.ValidationScorer` before the `CSVLogger`), writes the
+merged table beside the image (`--csv`, default: the image's name with .csv)
+and the PNG.
+"""
+
+import os
+import sys
+
+from absl import app, flags
+
+from keras_deblur.validation.curves import merge_runs, plot_learning_curves, write_merged_csv
+
+
+def _define_flags():
+    """Defines the flags; only when run as a program (no clash with other CLI modules)."""
+    flags.DEFINE_list("runs", None, "Run folders (or training_log.csv files), comma-separated.")
+    flags.DEFINE_string("output", None, "Image to write, e.g. docs/curves.png.")
+    flags.DEFINE_string("csv", None, "Merged CSV to write (default: --output with .csv).")
+    flags.DEFINE_string("title", "validation gain", "Figure title.")
+    flags.mark_flags_as_required(["runs", "output"])
+
+
+def main(argv):
+    del argv
+    FLAGS = flags.FLAGS
+    csv_path = FLAGS.csv or os.path.splitext(FLAGS.output)[0] + ".csv"
+    try:
+        rows = merge_runs(FLAGS.runs)
+        write_merged_csv(rows, csv_path)
+        plot_learning_curves(rows, FLAGS.output, FLAGS.title)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"Wrote {FLAGS.output} and {csv_path} ({len(rows)} rows)")
+    return 0
+
+
+if __name__ == "__main__":
+    _define_flags()
+    app.run(main)

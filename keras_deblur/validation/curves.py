@@ -1,0 +1,131 @@
+"""Learning curves: validation gain per blur class against training steps and CPU minutes.
+
+Reads the `training_log.csv` that `keras.callbacks.CSVLogger` writes when
+`keras_deblur.callbacks.ValidationScorer` runs before it (columns `steps`,
+`cpu_minutes`, `val_score`, `val_gain_<class>`), merges runs into one table
+and draws them.
+"""
+
+import csv
+import math
+import os
+
+from keras_deblur.validation.manifest import CLASSES
+
+CURVE_COLUMNS = ("val_score",) + tuple(f"val_gain_{name}" for name in CLASSES)
+AXES = (("steps", "training steps"), ("cpu_minutes", "CPU minutes"))
+MERGED_COLUMNS = ("run", "epoch", "steps", "cpu_minutes") + CURVE_COLUMNS
+
+
+def _number(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan  # "NA", "nan", empty: an epoch without that score
+
+
+def read_training_log(path):
+    """Rows of one training log with the curve columns as floats (NaN where missing).
+
+    Args:
+        path: str. A `training_log.csv`, or a run folder holding one.
+
+    Returns:
+        list of dict with keys `MERGED_COLUMNS` minus "run".
+
+    Raises:
+        FileNotFoundError: no log there. ValueError: a log without `steps` and
+            `cpu_minutes` columns (one line naming the file).
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        path = os.path.join(path, "training_log.csv")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no training log")
+    with open(path, newline="") as file:
+        reader = csv.DictReader(file)
+        missing = [key for key, _ in AXES if key not in (reader.fieldnames or ())]
+        if missing:
+            raise ValueError(
+                f"{path}: no {missing[0]} column; train with "
+                "keras_deblur.callbacks.ValidationScorer before the CSVLogger"
+            )
+        return [
+            {key: _number(row.get(key)) for key in MERGED_COLUMNS if key != "run"} for row in reader
+        ]
+
+
+def merge_runs(runs):
+    """One table of every run's log rows, each tagged with its run name.
+
+    Args:
+        runs: list of str. Run folders (or log files); the name is the
+            folder's base name.
+
+    Returns:
+        list of dict with keys `MERGED_COLUMNS`.
+    """
+    merged = []
+    for run in runs:
+        run = os.fspath(run).rstrip(os.sep)
+        folder = os.path.dirname(run) if run.endswith(".csv") else run
+        name = os.path.basename(folder) or run
+        merged += [{"run": name, **row} for row in read_training_log(run)]
+    return merged
+
+
+def write_merged_csv(rows, path):
+    """Writes merged rows (see `merge_runs`) as CSV."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", newline="") as file:
+        writer = csv.DictWriter(file, MERGED_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def plot_learning_curves(rows, path, title="validation gain"):
+    """Draws each curve column against steps (top row) and CPU minutes (bottom row).
+
+    One panel per column of `CURVE_COLUMNS` that has a finite value, one line
+    per run; epochs without a score are skipped. Needs matplotlib (Agg).
+
+    Args:
+        rows: list of dict, see `merge_runs`.
+        path: str. Output image, e.g. "docs/curves.png".
+        title: str. Figure title.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    columns = [c for c in CURVE_COLUMNS if any(math.isfinite(row[c]) for row in rows)]
+    if not columns:
+        raise ValueError(f"{path}: nothing to draw, no validation scores in the logs")
+    runs = list(dict.fromkeys(row["run"] for row in rows))
+    figure, axes = pyplot.subplots(
+        len(AXES), len(columns), figsize=(3.2 * len(columns), 5.6), squeeze=False
+    )
+    for row_index, (x_key, x_label) in enumerate(AXES):
+        for column_index, column in enumerate(columns):
+            axis = axes[row_index][column_index]
+            for run in runs:
+                points = [
+                    (row[x_key], row[column])
+                    for row in rows
+                    if row["run"] == run and math.isfinite(row[x_key] + row[column])
+                ]
+                if points:
+                    xs, ys = zip(*points, strict=True)
+                    axis.plot(xs, ys, marker="o", markersize=3, label=run)
+            axis.axhline(0.0, color="grey", linewidth=0.8)
+            axis.set_xlabel(x_label)
+            axis.set_title(column.replace("val_gain_", "gain: "))
+            axis.grid(alpha=0.3)
+        axes[row_index][0].set_ylabel("dB over the blurred input")
+    axes[0][0].legend(fontsize="small")
+    figure.suptitle(title)
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)

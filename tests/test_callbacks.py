@@ -1,0 +1,72 @@
+"""Callbacks: the validation scorer's log keys, and the best generator saved on them."""
+
+import csv
+import math
+
+import keras
+import numpy as np
+
+from keras_deblur.callbacks import BestGeneratorSaver, ValidationScorer
+from keras_deblur.validation import CLASSES, ValidationPairs
+
+
+def _pairs():
+    rng = np.random.default_rng(0)
+    samples, blurred, sharp = [], [], []
+    for index, name in enumerate(CLASSES * 2):
+        image = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+        shaken = name in ("short", "long")
+        samples.append(
+            {"id": f"{name}_{index}", "photo": f"p{index % 3}", "class": name, "whole": False}
+        )
+        blurred.append((image // 2 + 64).astype(np.uint8) if shaken else image)
+        sharp.append(image)
+    return ValidationPairs(samples, blurred, sharp)
+
+
+class _Trainer(keras.Model):
+    """Stands in for DeblurGAN: the scorer and the saver use its `generator`."""
+
+    def __init__(self, generator):
+        super().__init__(name="trainer")
+        self.generator = generator
+
+    def call(self, x):
+        return self.generator(x)
+
+
+def _model():
+    inputs = keras.Input((16, 16, 3))
+    identity = keras.initializers.Constant(np.eye(3).reshape(1, 1, 3, 3))
+    outputs = keras.layers.Conv2D(3, 1, kernel_initializer=identity)(inputs)
+    model = _Trainer(keras.Model(inputs, outputs))
+    model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse")
+    return model
+
+
+def test_scorer_puts_scores_steps_and_cpu_minutes_in_the_csv_log(tmp_path):
+    model = _model()
+    x = np.zeros((4, 16, 16, 3), "float32")
+    log = tmp_path / "training_log.csv"
+    best = tmp_path / "best_generator.keras"
+    model.fit(
+        x,
+        x,
+        batch_size=2,
+        epochs=3,
+        verbose=0,
+        callbacks=[
+            ValidationScorer(_pairs(), every_n_epochs=2),
+            BestGeneratorSaver(str(best), monitor="val_score"),
+            keras.callbacks.CSVLogger(str(log)),
+        ],
+    )
+    with open(log) as file:
+        rows = list(csv.DictReader(file))
+    keys = ["val_score", "steps", "cpu_minutes"] + [f"val_gain_{name}" for name in CLASSES]
+    assert all(key in rows[0] for key in keys)
+    assert [int(float(row["steps"])) for row in rows] == [2, 4, 6]
+    assert all(float(row["cpu_minutes"]) >= 0 for row in rows)
+    scored = [math.isfinite(float(row["val_score"])) for row in rows]
+    assert scored == [False, True, True]  # every 2nd epoch, and the last one
+    assert best.exists()
