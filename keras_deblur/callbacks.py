@@ -344,21 +344,27 @@ class TrainingClock(keras.callbacks.Callback):
             continues its count). Defaults to 0.
         max_cpu_minutes: float or None. Stop training at the end of the first
             epoch past this budget. Defaults to None (no budget).
+        uncounted: callbacks whose `cpu_seconds` are not training time (e.g. a
+            `ValidationScorer`, whose cost differs between designs). Defaults to ().
     """
 
-    def __init__(self, initial_cpu_minutes=0.0, max_cpu_minutes=None):
+    def __init__(self, initial_cpu_minutes=0.0, max_cpu_minutes=None, uncounted=()):
         super().__init__()
         self.initial_cpu_minutes = float(initial_cpu_minutes)
         self.max_cpu_minutes = max_cpu_minutes
+        self.uncounted = tuple(uncounted)
         self._start = time.process_time()
 
     def cpu_minutes(self):
-        return self.initial_cpu_minutes + (time.process_time() - self._start) / 60.0
+        spent = time.process_time() - self._start
+        spent -= sum(callback.cpu_seconds for callback in self.uncounted)
+        return self.initial_cpu_minutes + spent / 60.0
 
     def on_epoch_end(self, epoch, logs=None):
         minutes = self.cpu_minutes()
         if logs is not None:
-            logs["steps"] = int(keras.ops.convert_to_numpy(self.model.g_optimizer.iterations))
+            optimizer = getattr(self.model, "g_optimizer", None) or self.model.optimizer
+            logs["steps"] = int(keras.ops.convert_to_numpy(optimizer.iterations))
             logs["cpu_minutes"] = round(minutes, 3)
         if self.max_cpu_minutes is not None and minutes >= self.max_cpu_minutes:
             logger.info("CPU budget of %.1f minutes spent: stopping", self.max_cpu_minutes)
@@ -430,14 +436,13 @@ class ValidationScorer(keras.callbacks.Callback):
     """Scores the generator on fixed validation pairs and adds the scores to the epoch logs.
 
     Keys added to `logs` at every epoch end: `val_score` (the selection score
-    of `keras_deblur.validation.scoring`), `val_gain_<class>` for each class
+    of `keras_deblur.validation.scoring`) and `val_gain_<class>` for each class
     in `keras_deblur.validation.CLASSES` (dB over the blurred input; NaN for a
-    class the pairs lack), `steps` (the generator optimizer's iterations) and
-    `cpu_minutes` (this process's CPU time since training began, all threads,
-    without the scorer's own time). On epochs it skips, the `val_*` keys are
-    NaN, so `CSVLogger` keeps its columns and `BestGeneratorSaver` ignores
-    them. Put it before `BestGeneratorSaver(monitor="val_score")`,
-    `CSVLogger` and `TensorBoard`.
+    class the pairs lack). On epochs it skips, the `val_*` keys are NaN, so
+    `CSVLogger` keeps its columns and `BestGeneratorSaver` ignores them. Put it
+    before `BestGeneratorSaver(monitor="val_score")`, `CSVLogger` and
+    `TensorBoard`. Its own CPU time is in `cpu_seconds`, which
+    `TrainingClock(uncounted=[scorer])` leaves out of the training's.
 
     Args:
         pairs: `keras_deblur.validation.ValidationPairs`, crops of one size
@@ -445,24 +450,16 @@ class ValidationScorer(keras.callbacks.Callback):
         every_n_epochs: int. Score after every n-th epoch (and never skip the
             last one). Defaults to 1.
         batch_size: int. Crops per `predict_on_batch` call. Defaults to 16.
-        cpu_minutes_offset: float. CPU minutes spent before this process (the
-            last `cpu_minutes` of a resumed run). Defaults to 0.
     """
 
-    def __init__(self, pairs, every_n_epochs=1, batch_size=16, cpu_minutes_offset=0.0):
+    def __init__(self, pairs, every_n_epochs=1, batch_size=16):
         super().__init__()
         if every_n_epochs < 1:
             raise ValueError(f"every_n_epochs must be >= 1. Received: {every_n_epochs}")
         self.pairs = pairs
         self.every_n_epochs = every_n_epochs
         self.batch_size = batch_size
-        self.cpu_minutes_offset = cpu_minutes_offset
-        self._start_cpu = None
-        self._scoring_cpu = 0.0
-
-    def on_train_begin(self, logs=None):
-        self._start_cpu = time.process_time()
-        self._scoring_cpu = 0.0
+        self.cpu_seconds = 0.0
 
     def _due(self, epoch):
         last = epoch + 1 == self.params.get("epochs") if self.params else False
@@ -471,16 +468,12 @@ class ValidationScorer(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        if self._start_cpu is None:
-            self.on_train_begin()
         generator = getattr(self.model, "generator", self.model)
-        optimizer = getattr(self.model, "g_optimizer", None) or self.model.optimizer
-        logs["steps"] = int(keras.ops.convert_to_numpy(optimizer.iterations))
         values = dict.fromkeys(["val_score"] + [f"val_gain_{name}" for name in CLASSES], math.nan)
         if self._due(epoch) and _finite_losses(logs):
             start = time.process_time()
             result = score_generator(generator, self.pairs, self.batch_size, with_ssim=False)
-            self._scoring_cpu += time.process_time() - start
+            self.cpu_seconds += time.process_time() - start
             values["val_score"] = result["val_score"]
             for name, summary in result["classes"].items():
                 values[f"val_gain_{name}"] = summary["gain"]
@@ -491,5 +484,3 @@ class ValidationScorer(keras.callbacks.Callback):
                 result["seconds"],
             )
         logs.update(values)
-        used = time.process_time() - self._start_cpu - self._scoring_cpu
-        logs["cpu_minutes"] = self.cpu_minutes_offset + used / 60.0

@@ -2,11 +2,12 @@
 
 import csv
 import math
+import time
 
 import keras
 import numpy as np
 
-from keras_deblur.callbacks import BestGeneratorSaver, ValidationScorer
+from keras_deblur.callbacks import BestGeneratorSaver, TrainingClock, ValidationScorer
 from keras_deblur.validation import CLASSES, ValidationPairs
 
 
@@ -44,8 +45,9 @@ def _model():
     return model
 
 
-def test_scorer_puts_scores_steps_and_cpu_minutes_in_the_csv_log(tmp_path):
+def test_scorer_and_clock_put_scores_steps_and_cpu_minutes_in_the_csv_log(tmp_path):
     model = _model()
+    scorer = ValidationScorer(_pairs(), every_n_epochs=2)
     x = np.zeros((4, 16, 16, 3), "float32")
     log = tmp_path / "training_log.csv"
     best = tmp_path / "best_generator.keras"
@@ -56,7 +58,8 @@ def test_scorer_puts_scores_steps_and_cpu_minutes_in_the_csv_log(tmp_path):
         epochs=3,
         verbose=0,
         callbacks=[
-            ValidationScorer(_pairs(), every_n_epochs=2),
+            TrainingClock(uncounted=[scorer]),
+            scorer,
             BestGeneratorSaver(str(best), monitor="val_score"),
             keras.callbacks.CSVLogger(str(log)),
         ],
@@ -70,3 +73,29 @@ def test_scorer_puts_scores_steps_and_cpu_minutes_in_the_csv_log(tmp_path):
     scored = [math.isfinite(float(row["val_score"])) for row in rows]
     assert scored == [False, True, True]  # every 2nd epoch, and the last one
     assert best.exists()
+
+
+def test_clock_leaves_out_the_scorers_time_and_stops_at_its_budget():
+    class Busy:
+        cpu_seconds = 0.0
+
+    busy = Busy()
+    clock = TrainingClock(initial_cpu_minutes=1.0, uncounted=[busy])
+    before = clock.cpu_minutes()
+    start = time.process_time()
+    while time.process_time() - start < 0.3:  # CPU work done by the "scorer"
+        pass
+    busy.cpu_seconds = time.process_time() - start
+    assert abs(clock.cpu_minutes() - before) < 0.1 / 60  # not counted
+    assert before >= 1.0
+
+    model = _model()
+    model.fit(
+        np.zeros((4, 16, 16, 3), "float32"),
+        np.zeros((4, 16, 16, 3), "float32"),
+        batch_size=2,
+        epochs=5,
+        verbose=0,
+        callbacks=[TrainingClock(max_cpu_minutes=1e-9)],
+    )
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 2  # one epoch
