@@ -2,8 +2,8 @@
 
 - `matmul_peak_gflops()`: the best fp32 matmul rate this machine reaches now
   (tf.linalg.matmul and numpy, 4096x4096).
-- `cpu_isa()`: the vector extensions of this CPU that decide int8 and XLA
-  speed (AVX2, AVX-512, VNNI, BF16), printed beside every bench's ratios.
+- `cpu_isa()` (from `keras_deblur.cpu`): the vector extensions of this CPU that
+  decide int8, bf16 and XLA speed, printed beside every bench's ratios.
 - `torch_reference()`: the reference PyTorch DeblurGAN timed by
   ../shared/bench/torch_reference.py, or None where torch or the script is
   missing. These machines are shared and noisy, so only ratios taken in one
@@ -17,6 +17,9 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+from keras_deblur.cpu import cpu_isa  # noqa: E402, F401 - re-exported for the benches
+
 TORCH_REFERENCE = os.path.join(REPO, "..", "shared", "bench", "torch_reference.py")
 
 
@@ -46,26 +49,6 @@ def matmul_peak_gflops(n=4096, repeats=3):
     }
     rates["best"] = max(rates.values())
     return rates
-
-
-def cpu_isa():
-    """A short description of this CPU's vector ISA, e.g. "AVX2 (no VNNI)" or
-    "AVX-512 + VNNI + BF16", read from /proc/cpuinfo ("unknown" elsewhere)."""
-    try:
-        with open("/proc/cpuinfo") as file:
-            flags = next(
-                (line.split(":", 1)[1].split() for line in file if line.startswith("flags")), []
-            )
-    except OSError:
-        return "unknown"
-    parts = ["AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"]
-    if "avx512_vnni" in flags or "avx_vnni" in flags:
-        parts.append("VNNI")
-    if "avx512_bf16" in flags:
-        parts.append("BF16")
-    if len(parts) == 1:
-        parts[0] += " (no VNNI)"
-    return " + ".join(parts)
 
 
 def torch_reference():

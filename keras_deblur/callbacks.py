@@ -4,6 +4,7 @@ validation scores.
 Each writes under an explicit directory given to it; none reads global state.
 """
 
+import csv
 import glob
 import json
 import logging
@@ -369,6 +370,17 @@ class TrainingClock(keras.callbacks.Callback):
         if self.max_cpu_minutes is not None and minutes >= self.max_cpu_minutes:
             logger.info("CPU budget of %.1f minutes spent: stopping", self.max_cpu_minutes)
             self.model.stop_training = True
+
+
+def spent_cpu_minutes(run_dir):
+    """The last `cpu_minutes` in the run's training log, so a resumed run keeps counting."""
+    path = os.path.join(run_dir, "training_log.csv")
+    try:
+        with open(path, newline="") as file:
+            rows = list(csv.DictReader(file))
+        return float(rows[-1]["cpu_minutes"]) if rows else 0.0
+    except (OSError, KeyError, ValueError):
+        return 0.0
 
 
 class GeneratorSnapshots(keras.callbacks.Callback):

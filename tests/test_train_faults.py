@@ -194,7 +194,7 @@ def _umask():
 def test_unreadable_run_records_are_named(tmp_path, caplog):
     (tmp_path / "config.json").write_text('{"epochs": 3, "crop')
     with pytest.raises(ValueError) as raised:
-        train.resume_config(str(tmp_path))
+        train.load_recipe(str(tmp_path))
     assert str(raised.value).startswith(f"{tmp_path}/config.json: not valid JSON (")
     (tmp_path / "best_generator.json").write_text("")
     with caplog.at_level(logging.WARNING):

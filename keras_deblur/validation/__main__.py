@@ -24,9 +24,9 @@ from absl import app, flags
 from keras_deblur.metrics import json_safe
 from keras_deblur.pretrained import DEFAULT_PRESET, PRESETS
 from keras_deblur.validation.manifest import (
-    DEFAULT_DEFOCUS,
     DEFAULT_MANIFEST,
     build_validation_manifest,
+    defocus_photo_names,
     load_manifest,
     save_manifest,
 )
@@ -64,7 +64,10 @@ def _define_flags():
     flags.DEFINE_integer("batch_size", 16, "Crops per predict_on_batch call.")
     # build
     flags.DEFINE_list(
-        "defocus", list(DEFAULT_DEFOCUS), "build: names of the photos with natural defocus."
+        "defocus",
+        None,
+        "build: names of the photos with natural defocus (default: those that "
+        "keras_deblur.data.open_photos.DEFOCUS lists).",
     )
     flags.DEFINE_integer("seed", 0, "build: seed of the windows and kernels.")
     flags.DEFINE_integer("crops_per_class", 64, "build: crops per blur class.")
@@ -126,9 +129,10 @@ def main(argv):
         if mode == "build":
             from keras_deblur.data.embedded import photo_paths
 
+            photos = photo_paths(FLAGS.photos, "validation")
             manifest = build_validation_manifest(
-                photo_paths(FLAGS.photos, "validation"),
-                FLAGS.defocus,
+                photos,
+                defocus_photo_names(photos) if FLAGS.defocus is None else FLAGS.defocus,
                 FLAGS.seed,
                 FLAGS.crops_per_class,
                 FLAGS.crop_size,

@@ -39,8 +39,6 @@ SHAKES = {
     "short": {"exposure": None, "fraction": 1.0},
     "long": {"exposure": 0.005, "fraction": 1.0},
 }
-# Held-out photos whose content has natural defocus (bokeh): the "defocus" class.
-DEFAULT_DEFOCUS = ("Kleiber_by_Lukas_Baubkus_1024.png",)
 # The manifest committed in the package, built from the held-out photos by
 # `python -m keras_deblur.validation build` (see that module).
 DEFAULT_MANIFEST = os.path.join(os.path.dirname(__file__), "validation_set.json")
@@ -65,6 +63,19 @@ def _class_photos(photos, name):
     if name in SHAKE_CLASSES:
         return photos
     return [photo for photo in photos if photo["defocus"] == (name == "defocus")]
+
+
+def defocus_photo_names(photo_paths):
+    """Base names of the photos that `open_photos.DEFOCUS` lists (natural defocus).
+
+    `open_photos` writes `<stem>_<long side>.png`, so a file matches a listed
+    source photo when its name minus the size suffix is that photo's stem.
+    """
+    from keras_deblur.data.open_photos import DEFOCUS
+
+    stems = {os.path.splitext(name)[0] for name in DEFOCUS}
+    names = [os.path.basename(path) for path in photo_paths]
+    return [name for name in names if os.path.splitext(name)[0].rsplit("_", 1)[0] in stems]
 
 
 def build_validation_manifest(
