@@ -249,20 +249,12 @@ def _check(rmin, rmax, alpha, coverage, texture_ratio, shapes, supersample, pale
     return palette
 
 
-def dead_leaves_labels(
-    rng,
-    size=(256, 256),
-    rmin=1.0,
-    rmax=None,
-    alpha=3.0,
-    coverage=4.0,
-    shapes=SHAPES,
-):
+def dead_leaves_labels(rng, size, rmin=1.0, rmax=None, alpha=3.0, coverage=4.0, shapes=SHAPES):
     """The occlusion layout of a dead-leaves image: which leaf is on top at each pixel.
 
     Args:
         rng: `numpy.random.Generator`.
-        size: `(height, width)` in pixels. Defaults to `(256, 256)`.
+        size: `(height, width)` in pixels.
         rmin, rmax, alpha, coverage, shapes: see `dead_leaves_image`.
 
     Returns:
