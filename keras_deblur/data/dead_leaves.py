@@ -116,11 +116,12 @@ def _noise_field(rng, height, width, finest):
     return (field - field.mean()) / max(float(field.std()), 1e-6)
 
 
-def _leaf_table(rng, count, radii, centres, texture_ratio, palette, pixel):
+def _leaf_table(rng, radii, centres, texture_ratio, palette, pixel):
     """Per-leaf appearance parameters, one row a leaf (see the `_CX`... columns).
 
     `pixel` is the size of an output pixel on the canvas (the supersampling factor).
     """
+    count = radii.size
     table = np.zeros((count, _COLUMNS), np.float32)
     table[:, _CX], table[:, _CY] = centres[:, 0], centres[:, 1]
     angle = rng.uniform(0.0, 2.0 * np.pi, count)
@@ -171,10 +172,10 @@ def _stamp_small(labels, centres, radii, ids):
         np.maximum.at(flat, (y * width + x)[valid], leaf[valid])
 
 
-def _outlines(rng, shapes, radii, angles, centres):
-    """Vertices of the rectangles and polygons, `(n, 7, 2)` int32 (unused rows are zero).
+def _outlines(rng, kinds, radii, angles, centres, stretch):
+    """Vertices of the rectangles and polygons, `(n, 7, 2)` int32 (other kinds' rows unused).
 
-    Rectangles have an aspect ratio up to `_MAX_ASPECT`; polygons are star-shaped
+    Rectangles have an aspect ratio of `stretch ** 2`; polygons are star-shaped
     with 3 to 7 vertices (repeated vertices pad them to 7). Both have the area
     of a disk of their radius.
     """
@@ -186,9 +187,8 @@ def _outlines(rng, shapes, radii, angles, centres):
     angle = np.take_along_axis(angle, last, axis=1)
     reach = np.take_along_axis(reach, last, axis=1)
     x, y = reach * np.cos(angle), reach * np.sin(angle)
-    stretch = np.exp(rng.uniform(0.0, 0.5 * math.log(_MAX_ASPECT), count))[:, None]
-    half_x, half_y = stretch * _HALF_SIDE, _HALF_SIDE / stretch
-    rectangle = (shapes == SHAPES.index("rectangle"))[:, None]
+    half_x, half_y = stretch[:, None] * _HALF_SIDE, _HALF_SIDE / stretch[:, None]
+    rectangle = (kinds == SHAPES.index("rectangle"))[:, None]
     corners_x = np.array([-1, 1, 1, -1, -1, -1, -1], np.float64)
     corners_y = np.array([-1, -1, 1, 1, 1, 1, 1], np.float64)
     x = np.where(rectangle, half_x * corners_x, x)
@@ -205,8 +205,9 @@ def _draw_large(rng, labels, centres, radii, angles, shapes, ids):
     """Draws leaves one by one, in order, with OpenCV (later ones on top)."""
     allowed = np.array([SHAPES.index(shape) for shape in shapes])
     kinds = allowed[rng.integers(len(shapes), size=radii.size)]
+    # Ellipses and rectangles: axes r * stretch and r / stretch, aspect ratio up to _MAX_ASPECT.
     stretch = np.exp(rng.uniform(0.0, 0.5 * math.log(_MAX_ASPECT), radii.size))
-    outlines = _outlines(rng, kinds, radii, angles, centres)
+    outlines = _outlines(rng, kinds, radii, angles, centres, stretch)
     centre = np.rint(centres).astype(np.int64).tolist()
     radius = np.rint(radii).astype(np.int64).tolist()
     axes = np.stack([np.rint(radii * stretch), np.maximum(np.rint(radii / stretch), 1)], axis=1)
@@ -365,7 +366,7 @@ def dead_leaves_image(
     seen = np.flatnonzero(np.bincount(labels.ravel(), minlength=radii.size))
     rows = np.zeros(radii.size, np.int32)
     rows[seen] = np.arange(seen.size, dtype=np.int32)
-    table = _leaf_table(rng, seen.size, radii[seen], centres[seen], texture_ratio, palette, factor)
+    table = _leaf_table(rng, radii[seen], centres[seen], texture_ratio, palette, factor)
     image = _render(rng, rows.take(labels), table, factor)
     if factor > 1:
         image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
