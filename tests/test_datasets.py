@@ -391,7 +391,9 @@ def test_procedural_stream_is_endless_blurred_seeded_and_like_the_photo_stream(t
     assert dataset.element_spec == synthetic_dataset(str(tmp_path), crop_size=48).element_spec
     blurred, sharp = next(iter(dataset.repeat(1).batch(8)))
     assert blurred.shape == sharp.shape == (8, 48, 48, 3)
-    assert all(np.abs(b - s).mean() > 0.02 for b, s in zip(blurred, sharp, strict=True))
+    # Blurred: most pairs differ (a crop inside one flat leaf cannot), and edges soften.
+    assert sum(np.abs(b - s).mean() > 0.02 for b, s in zip(blurred, sharp, strict=True)) >= 6
+    assert np.abs(np.diff(blurred, axis=2)).mean() < 0.7 * np.abs(np.diff(sharp, axis=2)).mean()
     again = next(iter(procedural_dataset(48, seed=3, **options).batch(8)))
     np.testing.assert_array_equal(sharp, again[1])
     other = next(iter(procedural_dataset(48, seed=4).batch(8)))
