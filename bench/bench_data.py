@@ -1,6 +1,6 @@
 """Data-pipeline speed: kernels/s, OpenCV vs FFT blurring, on-the-fly training samples/s.
 
-    python bench/bench_data.py [--kernels 300] [--samples 200] [--json]
+    python bench/bench_data.py [--kernels 300] [--samples 200] [--json] [--only_procedural]
 
 Measures, in one run on this machine:
 - random kernels per second (training mix of exposures and fractions), and
@@ -15,10 +15,15 @@ Measures, in one run on this machine:
 - time per step of one on-the-fly sample (decode, kernel, blur of the crop);
 - `synthetic_dataset` training samples per second at 256x256 (batch 1,
   prefetch) from 1280x720 PNGs, against the issue's target of 20 samples/s,
-  and `paired_dataset` from 1280x720 pairs.
+  and `paired_dataset` from 1280x720 pairs;
+- procedural data: one `dead_leaves_image` (single-threaded OpenCV) at
+  384x384 and at a 128-pixel training crop's canvas, and `procedural_dataset`
+  against the embedded photos' stream (plain, and with augmentation, noise
+  and JPEG) at 128x128, the mobile preset's crops.
 """
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -33,7 +38,7 @@ import scipy.stats  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from keras_deblur.data import datasets, motion_blur  # noqa: E402
+from keras_deblur.data import datasets, dead_leaves, motion_blur  # noqa: E402
 from keras_deblur.data.embedded import embedded_photo_paths  # noqa: E402
 from keras_deblur.data.images import read_image, write_image  # noqa: E402
 from keras_deblur.data.motion_blur import TRAINING_EXPOSURES  # noqa: E402
@@ -190,15 +195,49 @@ def measure_dataset(dataset, samples):
     return {"samples_per_s": samples / wall, "cpu_ms_per_sample": 1e3 * cpu / samples}
 
 
+def measure_procedural(samples, repeats):
+    """Milliseconds per dead-leaves image, and procedural against photo training streams."""
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # one tf.data worker's share
+    rng = np.random.default_rng(0)
+    results = {}
+    for size, supersample in ((384, 2), (384, 1), (190, 2)):
+        draw = functools.partial(
+            dead_leaves.dead_leaves_image, rng, (size, size), supersample=supersample
+        )
+        seconds = _best_seconds(draw, repeats)
+        results[f"dead_leaves_{size}x{size}_supersample{supersample}_ms"] = 1e3 * seconds
+    cv2.setNumThreads(threads)
+    photos = embedded_photo_paths("train")
+    degraded = {"augment": True, "noise_ratio": 0.5, "jpeg_ratio": 0.5}
+    streams = {
+        "procedural_128": datasets.procedural_dataset(128, seed=0),
+        "photos_128": datasets.synthetic_dataset(photos, crop_size=128, seed=0),
+        "photos_128_augmented_noise_jpeg": datasets.synthetic_dataset(
+            photos, crop_size=128, seed=0, **degraded
+        ),
+    }
+    for name, stream in streams.items():
+        results[name] = measure_dataset(stream, samples)
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kernels", type=int, default=300)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+    parser.add_argument(
+        "--only_procedural", action="store_true", help="Measure the procedural data only."
+    )
     args = parser.parse_args()
 
     report = {"cpu_count": os.cpu_count(), "opencv_threads": cv2.getNumThreads()}
+    report["procedural"] = measure_procedural(args.samples, args.repeats)
+    if args.only_procedural:
+        _print_procedural(report, args.json)
+        return
     report["kernels"] = measure_kernels(args.kernels)
     report["blur"] = measure_blur(args.repeats)
     with tempfile.TemporaryDirectory() as folder:
@@ -252,6 +291,21 @@ def main():
         f"synthetic / target ({TARGET_SAMPLES_PER_SECOND:.0f} samples/s): "
         f"{report['synthetic_vs_target']:.2f}x on {report['cpu_count']} CPUs"
     )
+    _print_procedural(report, json_output=False)
+
+
+def _print_procedural(report, json_output):
+    if json_output:
+        print(json.dumps(report, indent=2))
+        return
+    for name, value in report["procedural"].items():
+        if isinstance(value, dict):
+            print(
+                f"{name}: {value['samples_per_s']:.1f} samples/s, "
+                f"{value['cpu_ms_per_sample']:.0f} CPU ms/sample"
+            )
+        else:
+            print(f"{name}: {value:.1f} ms (one core)")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ from keras_deblur.data.datasets import (
     embedded_dataset,
     find_image_pairs,
     mix_datasets,
+    mix_procedural,
     paired_dataset,
+    procedural_dataset,
     synthetic_dataset,
 )
 from keras_deblur.data.embedded import embedded_photo_paths
@@ -318,3 +320,139 @@ def test_sharp_photos_are_decoded_once_and_read_again_when_replaced(tmp_path, mo
     datasets_module._read_sharp_photo(other)
     datasets_module._read_sharp_photo(other)
     assert decodes.count(other) == 2
+
+
+def _found_in(crop, image):
+    """Whether `crop` is, pixel for pixel, a window of `image` (both in model range)."""
+    crop, image = (np.rint((x + 1) * 127.5).astype(np.int16) for x in (crop, image))
+    windows = np.lib.stride_tricks.sliding_window_view(image, crop.shape)
+    return bool(np.any(np.all(windows == crop, axis=(-3, -2, -1))))
+
+
+def test_augmentation_rescales_rotates_and_recolours_training_photos_only(tmp_path):
+    _write_photos(str(tmp_path), count=1, size=96)
+    photo = read_image(str(tmp_path / "photo_0.png")) / 127.5 - 1
+    photos = [str(tmp_path / "photo_0.png")] * 20
+    options = {"crop_size": 32, "seed": 2, "unblurred_ratio": 1.0}
+
+    def windows_of_the_photo(dataset):
+        return sum(
+            _found_in(sharp, photo) or _found_in(sharp, photo[:, ::-1])
+            for _, sharp in _as_list(dataset)
+        )
+
+    assert windows_of_the_photo(synthetic_dataset(photos, **options)) == 20
+    assert windows_of_the_photo(synthetic_dataset(photos, augment=True, **options)) <= 2
+    validation = {**options, "training": False}
+    plain = _as_list(synthetic_dataset(photos[:3], **validation))
+    augmented = _as_list(synthetic_dataset(photos[:3], augment=True, **validation))
+    for (blurred, sharp), (augmented_blurred, augmented_sharp) in zip(
+        plain, augmented, strict=True
+    ):
+        np.testing.assert_array_equal(sharp, augmented_sharp)
+        np.testing.assert_array_equal(blurred, augmented_blurred)
+
+
+def test_augmented_pairs_stay_aligned(tmp_path):
+    _write_photos(str(tmp_path), count=2, size=96)
+    # Unblurred pairs: whatever the augmentation did, both sides must have had it.
+    dataset = synthetic_dataset(
+        str(tmp_path), crop_size=48, seed=4, augment=True, unblurred_ratio=1.0
+    )
+    for blurred, sharp in _as_list(dataset.repeat(4)):
+        np.testing.assert_array_equal(blurred, sharp)
+
+
+@pytest.mark.parametrize(
+    "options, level_range",
+    [({"noise_ratio": 1.0}, (0.7, 5.0)), ({"jpeg_ratio": 1.0, "jpeg_quality": (90, 95)}, None)],
+)
+def test_noise_and_jpeg_change_only_the_blurred_image(tmp_path, options, level_range):
+    _write_photos(str(tmp_path), count=3, size=64)
+    # Validation streams (no random crops or flips) also get noise and JPEG.
+    same = {"crop_size": 32, "training": False, "unblurred_ratio": 1.0}
+    clean = _as_list(synthetic_dataset(str(tmp_path), **same))
+    degraded = _as_list(synthetic_dataset(str(tmp_path), **same, **options))
+    for (clean_blurred, clean_sharp), (blurred, sharp) in zip(clean, degraded, strict=True):
+        np.testing.assert_array_equal(clean_blurred, clean_sharp)  # unblurred: the same image
+        np.testing.assert_array_equal(sharp, clean_sharp)  # the target is untouched
+        difference = (blurred - sharp) * 127.5  # in levels of 255
+        assert np.abs(difference).mean() > 0.3
+        if level_range:  # sensor noise of 1-4 levels at mid-grey
+            assert level_range[0] < difference.std() < level_range[1]
+        else:  # JPEG at quality 90-95; the texture's random chroma suffers most
+            assert np.abs(difference).mean() < 20
+
+
+@pytest.mark.parametrize(
+    "options, name",
+    [
+        ({"unblurred_ratio": 1.2}, "unblurred_ratio"),
+        ({"noise_ratio": -0.1}, "noise_ratio"),
+        ({"jpeg_ratio": 2}, "jpeg_ratio"),
+        ({"noise_levels": (4.0, 1.0)}, "noise_levels"),
+        ({"noise_levels": 3.0}, "noise_levels"),
+        ({"jpeg_quality": (60, 101)}, "jpeg_quality"),
+        ({"jpeg_quality": (60.5, 90)}, "jpeg_quality"),
+        ({"augment": "yes"}, "augment"),
+    ],
+)
+def test_bad_pair_options_are_one_line_errors_naming_the_option(tmp_path, options, name):
+    _write_photos(str(tmp_path), count=1)
+    with pytest.raises(ValueError, match=name) as error:
+        synthetic_dataset(str(tmp_path), crop_size=32, **options)
+    assert "\n" not in str(error.value)
+    if name != "augment":
+        with pytest.raises(ValueError, match=name):
+            procedural_dataset(32, **options)
+
+
+def test_procedural_stream_is_endless_blurred_seeded_and_like_the_photo_stream(tmp_path):
+    options = {"max_length": 20.0, "exposure": 0.005, "fraction": 1.0}
+    dataset = procedural_dataset(48, seed=3, **options)
+    _write_photos(str(tmp_path), count=1)
+    assert dataset.element_spec == synthetic_dataset(str(tmp_path), crop_size=48).element_spec
+    blurred, sharp = next(iter(dataset.repeat(1).batch(8)))
+    assert blurred.shape == sharp.shape == (8, 48, 48, 3)
+    # Blurred: most pairs differ (a crop inside one flat leaf cannot), and edges soften.
+    assert sum(np.abs(b - s).mean() > 0.02 for b, s in zip(blurred, sharp, strict=True)) >= 6
+    assert np.abs(np.diff(blurred, axis=2)).mean() < 0.7 * np.abs(np.diff(sharp, axis=2)).mean()
+    again = next(iter(procedural_dataset(48, seed=3, **options).batch(8)))
+    np.testing.assert_array_equal(sharp, again[1])
+    other = next(iter(procedural_dataset(48, seed=4).batch(8)))
+    assert not np.array_equal(sharp, other[1])
+    validation = procedural_dataset(48, training=False).take(3)
+    for (a, _), (b, _) in zip(_as_list(validation), _as_list(validation), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_procedural_blur_is_centred_on_the_sharp_crop():
+    # Straight kernels, centred within half a pixel; a crop taken anywhere but the
+    # middle of the canvas would be shifted by the kernel's margin (7 pixels here).
+    dataset = procedural_dataset(64, seed=5, max_length=14.0, exposure=0.0, fraction=1.0)
+    for blurred, sharp in _as_list(dataset.take(4)):
+        errors = {
+            (dy, dx): np.abs(np.roll(sharp, (dy, dx), axis=(0, 1)) - blurred)[8:-8, 8:-8].mean()
+            for dy in range(-7, 8)
+            for dx in range(-7, 8)
+        }
+        dy, dx = min(errors, key=errors.get)
+        assert max(abs(dy), abs(dx)) <= 1
+
+
+def test_procedural_options_are_checked_when_the_dataset_is_made():
+    with pytest.raises(ValueError, match="crop_size"):
+        procedural_dataset(None)
+    with pytest.raises(ValueError, match="rmin"):
+        procedural_dataset(32, leaf_options={"rmin": 0})
+    with pytest.raises(TypeError, match="max_lenght"):
+        procedural_dataset(32, max_lenght=10)
+
+
+def test_mixing_procedural_pairs_follows_the_ratio():
+    ones = tf.data.Dataset.from_tensors(1.0)
+    zeros = tf.data.Dataset.from_tensors(0.0)
+    mixed = next(iter(mix_procedural(zeros, ones, procedural_ratio=0.3, seed=0).batch(3000)))
+    assert abs(float(np.mean(mixed)) - 0.3) < 0.03
+    with pytest.raises(ValueError, match="procedural_ratio"):
+        mix_procedural(zeros, ones, procedural_ratio=-0.5)

@@ -183,3 +183,17 @@ def test_noise_has_the_requested_standard_deviation_and_dtype_is_kept():
 def test_synthesize_blur_rejects_float_images():
     with pytest.raises(ValueError, match="uint8 or uint16"):
         synthesize_blur(np.zeros((8, 8), np.float32), np.random.default_rng(0))
+
+
+def test_shot_noise_grows_with_the_signal_and_adds_to_read_noise():
+    rng = np.random.default_rng(0)
+    dark, bright = np.full((128, 128), 6554, np.uint16), np.full((128, 128), 52428, np.uint16)
+    options = {"kernel": np.ones((1, 1), np.float32), "noise_std": 0.002, "shot_noise": 1e-4}
+    dark_noisy, _ = synthesize_blur(dark, rng, **options)
+    bright_noisy, _ = synthesize_blur(bright, rng, **options)
+    # Variance shot_noise * v + noise_std ** 2 at v = 0.1 and v = 0.8.
+    for noisy, value in ((dark_noisy, 0.1), (bright_noisy, 0.8)):
+        expected = np.sqrt(1e-4 * value + 0.002**2)
+        assert abs(noisy.astype(np.float64).std() / 65535 - expected) < 0.05 * expected
+    with pytest.raises(ValueError, match="shot_noise"):
+        synthesize_blur(dark, rng, shot_noise=-1e-4)

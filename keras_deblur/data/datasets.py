@@ -3,6 +3,8 @@
 Three sources, as in DeblurGAN's training: paired folders of real blur (GoPro
 layout), folders of sharp photos blurred on the fly with random-trajectory
 kernels, and a mix of both (2 synthetic : 1 real by default, as in the paper).
+A fourth has no limit: procedural dead-leaves images (`dead_leaves.py`)
+blurred the same way, to mix with the photos (`mix_procedural`).
 
 Every function returns an unbatched `tf.data.Dataset` of `(blurred, sharp)`
 float32 tensors `(height, width, 3)` in [-1, 1]. Only file paths live in the
@@ -34,6 +36,13 @@ import tensorflow as tf
 from PIL import Image
 from tqdm import tqdm
 
+from keras_deblur.data.augment import (
+    jitter_colours,
+    jpeg_compress,
+    random_dihedral,
+    random_rescale,
+)
+from keras_deblur.data.dead_leaves import dead_leaves_image
 from keras_deblur.data.embedded import embedded_photo_paths
 from keras_deblur.data.images import (
     IMAGE_EXTENSIONS,
@@ -56,7 +65,14 @@ KERNEL_FOLDER = "kernels"
 VALIDATION_SEED = 0
 _SIZE_MULTIPLE = 4
 _KERNEL_OPTIONS = ("max_length", "exposure", "fraction", "num_steps")
-_BLUR_OPTIONS = _KERNEL_OPTIONS + ("gamma", "noise_std", "unblurred_ratio")
+_DEGRADATION_OPTIONS = ("noise_ratio", "noise_levels", "jpeg_ratio", "jpeg_quality")
+_BLUR_OPTIONS = _KERNEL_OPTIONS + ("gamma", "noise_std", "unblurred_ratio") + _DEGRADATION_OPTIONS
+# Sensor noise of the noisy pairs: its standard deviation at mid-grey, in levels
+# of 255, is drawn from this range; most of it is shot noise, as in daylight.
+NOISE_LEVELS = (1.0, 4.0)
+_SHOT_SHARE = (0.5, 0.9)
+# JPEG quality of the compressed pairs, drawn uniformly (bounds included).
+JPEG_QUALITY = (60, 95)
 # Decoded sharp photos kept in memory: a 1024-pixel PNG takes ~50-100 ms to
 # decode on 2 cores, several times the blur of a 128x128 crop, and on-the-fly
 # blur reads each photo thousands of times. Photos past the budget are decoded
@@ -255,34 +271,84 @@ def _read_sharp_photo(path):
     return image
 
 
-def _blur_on_the_fly(sharp_path, rng, crop_size, training, blur_options):
-    sharp = _read_sharp_photo(sharp_path)
-    kernel_options = {k: v for k, v in blur_options.items() if k in _KERNEL_OPTIONS}
+def _draw_kernel(rng, blur_options):
+    """A random motion kernel, or the identity for the `unblurred_ratio` share of pairs."""
     unblurred_ratio = blur_options.get("unblurred_ratio", 0.0)
     if unblurred_ratio and rng.random() < unblurred_ratio:
-        kernel = np.ones((1, 1), np.float32)  # the identity: the pair is (sharp, sharp)
-    else:
-        kernel = random_psf(rng, **kernel_options)
-    noise = {k: v for k, v in blur_options.items() if k in ("gamma", "noise_std")}
-    if crop_size is None:
-        sharp = _trim_to_multiple(sharp)
-        blurred, _ = synthesize_blur(sharp, rng, kernel=kernel, **noise)
-        return blurred, sharp
-    sharp = _cover(sharp, crop_size)
-    height, width = sharp.shape[:2]
-    top, left = _window(rng, sharp.shape, crop_size, training)
-    # Blur only the crop plus a kernel-radius margin: the same pixels as blurring
-    # the whole photo and cropping afterwards, for a fraction of the work.
+        return np.ones((1, 1), np.float32)  # the identity: the pair is (sharp, sharp)
+    return random_psf(rng, **{k: v for k, v in blur_options.items() if k in _KERNEL_OPTIONS})
+
+
+def _draw_noise(rng, blur_options):
+    """`(noise_std, shot_noise)` for `synthesize_blur`: sensor noise for `noise_ratio` of pairs."""
+    noise_std = blur_options.get("noise_std", 0.0)
+    noise_ratio = blur_options.get("noise_ratio", 0.0)
+    if not (noise_ratio and rng.random() < noise_ratio):
+        return noise_std, 0.0
+    level = rng.uniform(*blur_options.get("noise_levels", NOISE_LEVELS)) / 255.0
+    shot_share = rng.uniform(*_SHOT_SHARE)
+    # Variance shot_noise * v + read ** 2 is level ** 2 at mid-grey (v = 0.5).
+    read_variance = (1.0 - shot_share) * level**2
+    return float(np.sqrt(noise_std**2 + read_variance)), 2.0 * shot_share * level**2
+
+
+def _blur_window(sharp, rng, kernel, top, left, size, blur_options):
+    """Blurs, adds noise to and compresses one window of `sharp`; returns both windows.
+
+    Only the window plus a kernel-radius margin is blurred: the same pixels as
+    blurring the whole image and cropping afterwards, for a fraction of the work.
+    """
+    height, width = size
     margin = kernel.shape[0] // 2
     region_top, region_left = max(top - margin, 0), max(left - margin, 0)
     region = sharp[
-        region_top : min(top + crop_size + margin, height),
-        region_left : min(left + crop_size + margin, width),
+        region_top : min(top + height + margin, sharp.shape[0]),
+        region_left : min(left + width + margin, sharp.shape[1]),
     ]
-    blurred, _ = synthesize_blur(region, rng, kernel=kernel, **noise)
+    noise_std, shot_noise = _draw_noise(rng, blur_options)
+    blurred, _ = synthesize_blur(
+        region,
+        rng,
+        kernel=kernel,
+        gamma=blur_options.get("gamma", 1.0),
+        noise_std=noise_std,
+        shot_noise=shot_noise,
+    )
     row, col = top - region_top, left - region_left
-    blurred = blurred[row : row + crop_size, col : col + crop_size]
-    return blurred, sharp[top : top + crop_size, left : left + crop_size]
+    blurred = blurred[row : row + height, col : col + width]
+    jpeg_ratio = blur_options.get("jpeg_ratio", 0.0)
+    if jpeg_ratio and rng.random() < jpeg_ratio:
+        low, high = blur_options.get("jpeg_quality", JPEG_QUALITY)
+        blurred = jpeg_compress(blurred, int(rng.integers(low, high + 1)))
+    return blurred, sharp[top : top + height, left : left + width]
+
+
+def _blur_on_the_fly(sharp_path, rng, crop_size, training, augment, blur_options):
+    sharp = _read_sharp_photo(sharp_path)
+    augment = training and augment
+    if augment:  # before the blur, so the blur and the noise stay those of a camera
+        sharp = jitter_colours(random_rescale(sharp, rng, min_side=crop_size), rng)
+    kernel = _draw_kernel(rng, blur_options)
+    if crop_size is None:
+        sharp = _trim_to_multiple(sharp)
+        top, left, size = 0, 0, sharp.shape[:2]
+    else:
+        sharp = _cover(sharp, crop_size)
+        top, left = _window(rng, sharp.shape, crop_size, training)
+        size = (crop_size, crop_size)
+    blurred, sharp = _blur_window(sharp, rng, kernel, top, left, size, blur_options)
+    if augment:
+        blurred, sharp = random_dihedral(rng, blurred, sharp)
+    return blurred, sharp
+
+
+def _procedural_pair(rng, crop_size, blur_options, leaf_options):
+    """A dead-leaves image of the crop plus the kernel's margin, blurred, then cropped."""
+    kernel = _draw_kernel(rng, blur_options)
+    margin = kernel.shape[0] // 2
+    side = crop_size + 2 * margin
+    sharp = dead_leaves_image(rng, (side, side), **leaf_options)
+    return _blur_window(sharp, rng, kernel, margin, margin, (crop_size, crop_size), blur_options)
 
 
 def _make_example(load, crop_size, training, *args):
@@ -304,14 +370,8 @@ def _make_example(load, crop_size, training, *args):
     return to_model_range(blurred), to_model_range(sharp), np.bool_(True)
 
 
-def _stream(columns, load, crop_size, training, seed):
-    """Shuffles paths, pairs each with a seed, decodes in parallel, drops failures."""
-    paths = tf.data.Dataset.from_tensor_slices(tuple(columns))
-    if training:
-        paths = paths.shuffle(len(columns[0]), seed=seed, reshuffle_each_iteration=True)
-    if seed is None and not training:
-        seed = VALIDATION_SEED
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=training)
+def _decoder(load, crop_size, training):
+    """A tf.data map function: `(paths, seed)` in, `(blurred, sharp, ok)` out."""
     make = functools.partial(_make_example, load, crop_size, training)
     shape = (crop_size, crop_size, 3) if crop_size else (None, None, 3)
 
@@ -324,11 +384,29 @@ def _stream(columns, load, crop_size, training, seed):
         ok.set_shape(())
         return blurred, sharp, ok
 
-    dataset = tf.data.Dataset.zip(paths, seeds)
-    dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return decode
+
+
+def _seeds(seed, training):
+    if seed is None and not training:
+        seed = VALIDATION_SEED
+    return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=training)
+
+
+def _keep_good(dataset):
     return dataset.filter(lambda blurred, sharp, ok: ok).map(
         lambda blurred, sharp, ok: (blurred, sharp)
     )
+
+
+def _stream(columns, load, crop_size, training, seed):
+    """Shuffles paths, pairs each with a seed, decodes in parallel, drops failures."""
+    paths = tf.data.Dataset.from_tensor_slices(tuple(columns))
+    if training:
+        paths = paths.shuffle(len(columns[0]), seed=seed, reshuffle_each_iteration=True)
+    dataset = tf.data.Dataset.zip(paths, _seeds(seed, training))
+    decode = _decoder(load, crop_size, training)
+    return _keep_good(dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
 
 
 def _check_crop_size(crop_size):
@@ -391,7 +469,50 @@ def paired_dataset(root, crop_size=256, training=True, resize=None, seed=None):
     return _stream(columns, load, crop_size, training, seed)
 
 
-def synthetic_dataset(sharp, crop_size=256, training=True, seed=None, **blur_options):
+def _check_range(name, value, low=0.0, high=1.0):
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}]. Received: {name}={value}")
+
+
+def _check_pair(name, value, low, high, integer=False):
+    """A `(low, high)` pair with `low <= first <= second <= high`, ints if `integer`."""
+    try:
+        first, second = value
+        valid = low <= first <= second <= high
+        if integer:
+            valid = valid and int(first) == first and int(second) == second
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        kind = "ints" if integer else "numbers"
+        raise ValueError(
+            f"{name} must be two {kind} (low, high) with {low} <= low <= high <= {high}. "
+            f"Received: {name}={value}"
+        )
+
+
+def check_blur_options(blur_options):
+    """Checks the keyword options of `synthetic_dataset` and `procedural_dataset`.
+
+    Raises:
+        TypeError: an unknown option (the list of known ones follows).
+        ValueError: one line naming the option out of range.
+    """
+    unknown = sorted(set(blur_options) - set(_BLUR_OPTIONS))
+    if unknown:
+        raise TypeError(f"Unknown blur options {unknown}; expected some of {list(_BLUR_OPTIONS)}")
+    for name in ("unblurred_ratio", "noise_ratio", "jpeg_ratio"):
+        if name in blur_options:
+            _check_range(name, blur_options[name])
+    if "noise_levels" in blur_options:
+        _check_pair("noise_levels", blur_options["noise_levels"], 0.0, 255.0)
+    if "jpeg_quality" in blur_options:
+        _check_pair("jpeg_quality", blur_options["jpeg_quality"], 1, 100, integer=True)
+
+
+def synthetic_dataset(
+    sharp, crop_size=256, training=True, seed=None, augment=False, **blur_options
+):
     """Sharp photos blurred on the fly with random-trajectory kernels.
 
     Each element draws a new kernel (see `motion_blur.random_psf`), so every
@@ -405,16 +526,35 @@ def synthetic_dataset(sharp, crop_size=256, training=True, seed=None, **blur_opt
             photo is the same on every pass (seeded by `seed`, else by
             `VALIDATION_SEED`). Defaults to True.
         seed: int or None. Makes the kernels, crops and flips reproducible.
+        augment: bool. When training, each photo is first downscaled by a
+            random factor in `augment.RESCALE_RANGE` (area interpolation;
+            the shorter side stays >= `crop_size`) and its colours,
+            brightness and gamma jittered (`augment.jitter_colours`), all
+            before the blur; the pair is then flipped or rotated by a
+            multiple of 90 degrees. Never when `training` is False.
+            Defaults to False.
         **blur_options: `max_length`, `exposure`, `fraction`, `num_steps`,
             `gamma`, `noise_std`; see `motion_blur.synthesize_blur`. The
             defaults draw exposures and fractions like the reference's
-            dataset script. `unblurred_ratio` (default 0): share of pairs
-            left unblurred, (sharp, sharp), which teaches the generator to
-            leave sharp content, natural defocus included, as it is.
+            dataset script. Per pair, in [0, 1], all defaulting to 0:
+            `unblurred_ratio`, the share left unblurred, (sharp, sharp),
+            which teaches the generator to leave sharp content, natural
+            defocus included, as it is; `noise_ratio`, the share whose
+            blurred image gets sensor noise (Poisson-Gaussian, see
+            `synthesize_blur(shot_noise=...)`) of standard deviation at
+            mid-grey drawn from `noise_levels` (levels of 255, default
+            `NOISE_LEVELS` = (1, 4)); `jpeg_ratio`, the share whose blurred
+            image is then JPEG-compressed at a quality drawn from
+            `jpeg_quality` (default `JPEG_QUALITY` = (60, 95)). Noise and
+            JPEG touch the blurred image only, so the generator learns not
+            to reproduce them; they also apply when `training` is False.
 
     Returns:
         Unbatched `tf.data.Dataset` of `(blurred, sharp)`, float32
         `(crop_size, crop_size, 3)` in [-1, 1]; one pass over the photos.
+
+    Raises:
+        TypeError, ValueError: see `check_blur_options`.
 
     Example:
 
@@ -427,9 +567,9 @@ def synthetic_dataset(sharp, crop_size=256, training=True, seed=None, **blur_opt
     ```
     """
     _check_crop_size(crop_size)
-    unknown = sorted(set(blur_options) - set(_BLUR_OPTIONS))
-    if unknown:
-        raise TypeError(f"Unknown blur options {unknown}; expected some of {list(_BLUR_OPTIONS)}")
+    check_blur_options(blur_options)
+    if not isinstance(augment, bool):
+        raise ValueError(f"augment must be True or False. Received: augment={augment!r}")
     source = sharp if isinstance(sharp, str | os.PathLike) else "sharp photos"
     paths = list_images(os.fspath(sharp)) if isinstance(sharp, str | os.PathLike) else list(sharp)
     if not paths:
@@ -437,9 +577,82 @@ def synthetic_dataset(sharp, crop_size=256, training=True, seed=None, **blur_opt
     usable, _, problems = check_image_files(paths)
     _report_skips(os.fspath(source), len(paths), len(problems))
     load = functools.partial(
-        _blur_on_the_fly, crop_size=crop_size, training=training, blur_options=blur_options
+        _blur_on_the_fly,
+        crop_size=crop_size,
+        training=training,
+        augment=augment,
+        blur_options=blur_options,
     )
     return _stream((usable,), load, crop_size, training, seed)
+
+
+def procedural_dataset(crop_size=256, training=True, seed=None, leaf_options=None, **blur_options):
+    """Procedural dead-leaves images blurred on the fly: an endless stream of pairs.
+
+    Each element is a new `dead_leaves.dead_leaves_image` of the crop plus the
+    kernel's margin, blurred with the same kernels, noise and compression as
+    `synthetic_dataset` (the crop is the centre, so every blurred pixel sees
+    real content). Mix it with photos with `mix_procedural`.
+
+    Args:
+        crop_size: int. Side of the square crops. Defaults to 256.
+        training: bool. True: new images every pass (with random horizontal
+            flips). False: the same images on every pass (seeded by `seed`,
+            else by `VALIDATION_SEED`). Defaults to True.
+        seed: int or None. Makes the stream reproducible.
+        leaf_options: dict or None. Keyword arguments of `dead_leaves_image`
+            (`rmin`, `rmax`, `alpha`, `coverage`, `shapes`, `texture_ratio`,
+            `palette`, `supersample`); `rmax` defaults to the canvas side.
+            Defaults to None (its defaults).
+        **blur_options: see `synthetic_dataset`.
+
+    Returns:
+        Infinite unbatched `tf.data.Dataset` of `(blurred, sharp)`, float32
+        `(crop_size, crop_size, 3)` in [-1, 1]; use `take` or `steps_per_epoch`.
+
+    Raises:
+        TypeError, ValueError: see `check_blur_options`; ValueError for a bad
+        `crop_size` or leaf option.
+
+    Example:
+
+    ```python
+    palette = dead_leaves.photo_palette(list_images("photos/"))
+    train = mix_procedural(
+        synthetic_dataset("photos/", crop_size=128, seed=0),
+        procedural_dataset(128, seed=0, leaf_options={"palette": palette}),
+        procedural_ratio=0.5,
+        seed=0,
+    ).batch(8)
+    ```
+    """
+    if crop_size is None:
+        raise ValueError("crop_size must be a positive int for procedural images. Received: None")
+    _check_crop_size(crop_size)
+    check_blur_options(blur_options)
+    leaf_options = dict(leaf_options or {})
+    # Bad leaf options fail here in one line, not later inside the tf.data pipeline.
+    dead_leaves_image(np.random.default_rng(0), (8, 8), **leaf_options)
+    load = functools.partial(
+        _procedural_pair,
+        crop_size=int(crop_size),
+        blur_options=blur_options,
+        leaf_options=leaf_options,
+    )
+    decode = _decoder(load, int(crop_size), training)
+    dataset = _seeds(seed, training).map(
+        lambda element_seed: decode((), element_seed),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    return _keep_good(dataset)
+
+
+def _mix(first, second, ratio, name, seed):
+    _check_range(name, ratio)
+    return tf.data.Dataset.sample_from_datasets(
+        [first.repeat(), second.repeat()], weights=[ratio, 1.0 - ratio], seed=seed
+    )
 
 
 def mix_datasets(synthetic, real, synthetic_ratio=2 / 3, seed=None):
@@ -458,13 +671,24 @@ def mix_datasets(synthetic, real, synthetic_ratio=2 / 3, seed=None):
     Returns:
         Infinite unbatched `tf.data.Dataset`.
     """
-    if not 0.0 <= synthetic_ratio <= 1.0:
-        raise ValueError(f"synthetic_ratio must be in [0, 1]. Received: {synthetic_ratio}")
-    return tf.data.Dataset.sample_from_datasets(
-        [synthetic.repeat(), real.repeat()],
-        weights=[synthetic_ratio, 1.0 - synthetic_ratio],
-        seed=seed,
-    )
+    return _mix(synthetic, real, synthetic_ratio, "synthetic_ratio", seed)
+
+
+def mix_procedural(photos, procedural, procedural_ratio=0.5, seed=None):
+    """Interleaves procedural pairs with photo pairs at random with a given ratio.
+
+    Args:
+        photos: `tf.data.Dataset` of pairs from photos (e.g. `synthetic_dataset`),
+            repeated.
+        procedural: `tf.data.Dataset` from `procedural_dataset`, same element spec.
+        procedural_ratio: float in [0, 1]. Probability that an element is
+            procedural. Defaults to 0.5.
+        seed: int or None. Makes the interleaving reproducible.
+
+    Returns:
+        Infinite unbatched `tf.data.Dataset`.
+    """
+    return _mix(procedural, photos, procedural_ratio, "procedural_ratio", seed)
 
 
 def embedded_dataset(split="train", crop_size=256, training=True, seed=None, **blur_options):
