@@ -16,7 +16,8 @@ Fields, by group:
 
 - data: `paired_dirs`, `sharp_dirs`, `val_paired_dirs`, `val_sharp_dirs`,
   `synthetic_ratio`, `crop_size`, `batch_size`, `blur_exposures`,
-  `blur_fractions`, `unblurred_ratio`, `max_pixels`;
+  `blur_fractions`, `unblurred_ratio`, `procedural_ratio`, `augment`,
+  `noise_ratio`, `jpeg_ratio`, `max_pixels`;
 - model: `architecture`, `num_filters`, `num_res_blocks`, `init_weights`;
 - losses: `content_weight`, `vgg_weights`, `pixel_weight`, `pixel_loss`,
   `adversarial_weight`, `gp_weight`, `critic_steps`;
@@ -77,6 +78,18 @@ class Recipe:
         None, "data", "Synthetic blur exposure fractions in (0, 1]."
     )
     unblurred_ratio: float = _field(0.0, "data", "Share of synthetic pairs left unblurred.")
+    procedural_ratio: float = _field(
+        0.0, "data", "Share of synthetic pairs from the endless dead-leaves image stream."
+    )
+    augment: bool = _field(
+        False, "data", "Rescale, colour-jitter, flip and rotate the sharp photos."
+    )
+    noise_ratio: float = _field(
+        0.0, "data", "Share of synthetic pairs with sensor noise after the blur."
+    )
+    jpeg_ratio: float = _field(
+        0.0, "data", "Share of synthetic pairs JPEG-compressed after the blur."
+    )
     max_pixels: int | None = _field(
         None, "data", "Skip photos whose header claims more pixels (default: 120 M)."
     )
@@ -190,8 +203,9 @@ class Recipe:
             options["exposure"] = self.blur_exposures
         if self.blur_fractions:
             options["fraction"] = self.blur_fractions
-        if self.unblurred_ratio:
-            options["unblurred_ratio"] = self.unblurred_ratio
+        for name in ("unblurred_ratio", "noise_ratio", "jpeg_ratio"):
+            if getattr(self, name):
+                options[name] = getattr(self, name)
         return options
 
 
@@ -278,6 +292,9 @@ def _check_values(recipe):
         raise ValueError(
             f"unblurred_ratio must be in [0, 1). Received: unblurred_ratio={recipe.unblurred_ratio}"
         )
+    for name in ("procedural_ratio", "noise_ratio", "jpeg_ratio"):
+        if not 0.0 <= getattr(recipe, name) <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1]. Received: {name}={getattr(recipe, name)}")
     if not 0.0 <= recipe.synthetic_ratio <= 1.0:
         raise ValueError(
             f"synthetic_ratio must be in [0, 1]. Received: synthetic_ratio={recipe.synthetic_ratio}"

@@ -416,8 +416,19 @@ def _training_dataset(recipe):
     if recipe.sharp_dirs or not recipe.paired_dirs:
         sharp = photo_paths(recipe.sharp_dirs or [EMBEDDED], "train")
         synthetic = datasets.synthetic_dataset(
-            sharp, crop_size=recipe.crop_size, seed=seed, **recipe.blur_options()
+            sharp,
+            crop_size=recipe.crop_size,
+            seed=seed,
+            augment=recipe.augment,
+            **recipe.blur_options(),
         )
+        if recipe.procedural_ratio > 0:
+            procedural = datasets.procedural_dataset(
+                crop_size=recipe.crop_size, seed=seed, **recipe.blur_options()
+            )
+            synthetic = datasets.mix_procedural(
+                synthetic, procedural, procedural_ratio=recipe.procedural_ratio, seed=seed
+            )
     if real is not None and synthetic is not None:
         return datasets.mix_datasets(
             synthetic, real, synthetic_ratio=recipe.synthetic_ratio, seed=seed

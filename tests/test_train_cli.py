@@ -273,3 +273,33 @@ def test_log_mse_shuffle_run_snapshots_every_epoch_and_stops_at_its_cpu_budget(t
     assert sorted(os.listdir(os.path.join(run_dir, "snapshots"))) == ["epoch_001.keras"]
     config = json.loads(open(os.path.join(run_dir, "config.json")).read())
     assert config["pixel_loss"] == "log_mse" and config["max_cpu_minutes"] == 1e-6
+
+
+def test_recipe_data_fields_reach_the_training_streams(tmp_path, monkeypatch):
+    from keras_deblur.data import datasets
+
+    calls = {}
+    for name in ("synthetic_dataset", "procedural_dataset", "mix_procedural"):
+        real = getattr(datasets, name)
+
+        def spy(*args, _real=real, _name=name, **kwargs):
+            calls.setdefault(_name, []).append(kwargs)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(datasets, name, spy)
+    recipe = Recipe(
+        **dict(TINY, epochs=1, architecture="shuffle", content_weight=0.0, pixel_weight=1.0),
+        warmup_epochs=1,
+        procedural_ratio=0.5,
+        augment=True,
+        noise_ratio=0.25,
+        jpeg_ratio=0.75,
+        unblurred_ratio=0.1,
+    )
+    result = train.train(recipe, str(tmp_path / "run"))
+    assert np.isfinite(result.history["pixel_loss"][0])
+    training = calls["synthetic_dataset"][0]  # the training stream comes first
+    assert training["augment"] is True
+    assert (training["noise_ratio"], training["jpeg_ratio"]) == (0.25, 0.75)
+    assert calls["procedural_dataset"][0]["unblurred_ratio"] == 0.1
+    assert calls["mix_procedural"][0]["procedural_ratio"] == 0.5
