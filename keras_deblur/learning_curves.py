@@ -22,7 +22,25 @@ def _define_flags():
     flags.DEFINE_string("output", None, "Image to write, e.g. docs/curves.png.")
     flags.DEFINE_string("csv", None, "Merged CSV to write (default: --output with .csv).")
     flags.DEFINE_string("title", "validation gain", "Figure title.")
+    flags.DEFINE_boolean(
+        "score_snapshots",
+        False,
+        "First score each run's snapshots/epoch_NNN.keras on the fixed validation set "
+        "(runs trained with --snapshots) and draw those scores.",
+    )
+    flags.DEFINE_integer("every", 1, "With --score_snapshots: score every n-th snapshot.")
+    flags.DEFINE_list(
+        "photos", None, "With --score_snapshots: folders holding the validation photos."
+    )
     flags.mark_flags_as_required(["runs", "output"])
+
+
+def _score_snapshots(runs, every, photos):
+    from keras_deblur.validation import DEFAULT_PHOTO_SOURCES, load_manifest, load_pairs
+    from keras_deblur.validation.curves import score_snapshots
+
+    pairs = load_pairs(load_manifest(), photos or DEFAULT_PHOTO_SOURCES).select(False)
+    return [score_snapshots(run, pairs, every, progress=print) for run in runs]
 
 
 def main(argv):
@@ -30,7 +48,10 @@ def main(argv):
     FLAGS = flags.FLAGS
     csv_path = FLAGS.csv or os.path.splitext(FLAGS.output)[0] + ".csv"
     try:
-        rows = merge_runs(FLAGS.runs)
+        runs = FLAGS.runs
+        if FLAGS.score_snapshots:
+            runs = _score_snapshots(runs, FLAGS.every, FLAGS.photos)
+        rows = merge_runs(runs)
         write_merged_csv(rows, csv_path)
         plot_learning_curves(rows, FLAGS.output, FLAGS.title)
     except (OSError, ValueError) as error:

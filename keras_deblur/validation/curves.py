@@ -74,6 +74,60 @@ def merge_runs(runs):
     return merged
 
 
+SNAPSHOT_SCORES = "snapshot_scores.csv"
+
+
+def score_snapshots(run_dir, pairs, every=1, progress=None):
+    """Scores a run's per-epoch generators (`snapshots/epoch_NNN.keras`) on `pairs`.
+
+    For runs trained without the fixed validation (or before it existed): the
+    scores are written to `run_dir/snapshot_scores.csv` with the training log's
+    `steps` and `cpu_minutes`, in the columns `read_training_log` reads, so the
+    curves of such runs are drawn like any other. Epochs already in that file
+    are not scored again.
+
+    Args:
+        run_dir: str. A run folder trained with `snapshots=True`.
+        pairs: `ValidationPairs` (crops of one size).
+        every: int. Score every n-th snapshot (and the last). Defaults to 1.
+        progress: callable(str) or None. Told about each snapshot scored.
+
+    Returns:
+        str: the path of the scores file.
+    """
+    import keras
+
+    from keras_deblur.validation.scoring import score_generator
+
+    folder = os.path.join(run_dir, "snapshots")
+    names = sorted(name for name in os.listdir(folder) if name.endswith(".keras"))
+    if not names:
+        raise FileNotFoundError(f"{folder}: no snapshots (train with snapshots=True)")
+    log = {int(row["epoch"]) + 1: row for row in read_training_log(run_dir)}
+    path = os.path.join(run_dir, SNAPSHOT_SCORES)
+    done = (
+        {int(row["epoch"]): row for row in read_training_log(path)} if os.path.exists(path) else {}
+    )
+    for index, name in enumerate(names):
+        epoch = int(name[len("epoch_") : -len(".keras")])
+        if epoch in done or (index % every and index != len(names) - 1) or epoch not in log:
+            continue
+        generator = keras.saving.load_model(os.path.join(folder, name), safe_mode=True)
+        result = score_generator(generator, pairs, with_ssim=False)
+        row = {key: log[epoch][key] for key in ("steps", "cpu_minutes")}
+        row.update(epoch=epoch, val_score=result["val_score"])
+        row.update({f"val_gain_{c}": s["gain"] for c, s in result["classes"].items()})
+        done[epoch] = row
+        if progress:
+            progress(f"{run_dir} epoch {epoch}: val_score {result['val_score']:+.3f} dB")
+    columns = [key for key in MERGED_COLUMNS if key != "run"]
+    with open(path, "w", newline="") as file:
+        writer = csv.DictWriter(file, columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(done[epoch] for epoch in sorted(done))
+    return path
+
+
 def write_merged_csv(rows, path):
     """Writes merged rows (see `merge_runs`) as CSV."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
