@@ -53,3 +53,39 @@ def test_a_log_without_steps_is_refused_in_one_line(tmp_path):
         read_training_log(folder)
     with pytest.raises(FileNotFoundError, match="missing"):
         merge_runs([tmp_path / "missing"])
+
+
+def test_snapshots_are_scored_once_with_the_logs_steps_and_cpu_minutes(tmp_path):
+    import numpy as np
+
+    from keras_deblur.models import build_shuffle_generator
+    from keras_deblur.validation import ValidationPairs
+    from keras_deblur.validation.curves import score_snapshots
+
+    rng = np.random.default_rng(0)
+    samples, blurred, sharp = [], [], []
+    for index, name in enumerate(CLASSES * 2):
+        image = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+        samples.append({"id": f"s{index}", "photo": f"p{index % 3}", "class": name, "whole": False})
+        blurred.append((image // 2 + 64).astype(np.uint8) if name in ("short", "long") else image)
+        sharp.append(image)
+    pairs = ValidationPairs(samples, blurred, sharp)
+    run = _fake_run(tmp_path / "run", 0.1, epochs=3)
+    (run / "snapshots").mkdir()
+    identity = build_shuffle_generator(num_filters=8, num_res_blocks=1)
+    noisy = build_shuffle_generator(num_filters=8, num_res_blocks=1)
+    noisy.get_layer("tail_conv").set_weights(
+        [w + 0.05 for w in noisy.get_layer("tail_conv").get_weights()]
+    )
+    for epoch, model in ((1, identity), (3, noisy)):
+        model.save(str(run / "snapshots" / f"epoch_{epoch:03d}.keras"))
+    messages = []
+    path = score_snapshots(str(run), pairs, progress=messages.append)
+    rows = read_training_log(path)
+    assert [row["epoch"] for row in rows] == [1, 3]
+    assert [row["steps"] for row in rows] == [50, 150]  # from training_log.csv's epochs 0, 2
+    assert rows[0]["val_score"] == 0.0 and rows[0]["val_gain_short"] == 0.0  # the identity
+    assert rows[1]["val_score"] < 0  # a generator that adds a constant does harm
+    assert len(messages) == 2
+    score_snapshots(str(run), pairs, progress=messages.append)
+    assert len(messages) == 2  # nothing scored twice
