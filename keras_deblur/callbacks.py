@@ -333,28 +333,34 @@ class LearningRateLogger(keras.callbacks.Callback):
 
 
 class TrainingClock(keras.callbacks.Callback):
-    """Adds `steps` and `cpu_minutes` to the epoch logs; optionally stops at a CPU budget.
+    """Adds `steps`, `cpu_minutes` and `wall_minutes` to the epoch logs; stops at a CPU budget.
 
-    CPU time rather than wall time, so that runs compared in a study (the same
-    budget for each candidate) stay comparable when other work shares the
-    machine; it counts every thread of the process, the input pipeline's too.
-    Put it before `CSVLogger` so the training log records both columns.
+    The budget is CPU time rather than wall time, so that runs compared in a
+    study (the same budget for each candidate) stay comparable when other work
+    shares the machine; it counts every thread of the process, the input
+    pipeline's too. Wall minutes give the steps per minute a run really got.
+    Put it before `CSVLogger` so the training log records the columns.
 
     Args:
         initial_cpu_minutes: float. CPU minutes already spent (a resumed run
-            continues its count). Defaults to 0.
+            continues its count, see `spent_minutes`). Defaults to 0.
         max_cpu_minutes: float or None. Stop training at the end of the first
             epoch past this budget. Defaults to None (no budget).
         uncounted: callbacks whose `cpu_seconds` are not training time (e.g. a
             `ValidationScorer`, whose cost differs between designs). Defaults to ().
+        initial_wall_minutes: float. Wall minutes already spent. Defaults to 0.
     """
 
-    def __init__(self, initial_cpu_minutes=0.0, max_cpu_minutes=None, uncounted=()):
+    def __init__(
+        self, initial_cpu_minutes=0.0, max_cpu_minutes=None, uncounted=(), initial_wall_minutes=0.0
+    ):
         super().__init__()
         self.initial_cpu_minutes = float(initial_cpu_minutes)
         self.max_cpu_minutes = max_cpu_minutes
         self.uncounted = tuple(uncounted)
+        self.initial_wall_minutes = float(initial_wall_minutes)
         self._start = time.process_time()
+        self._wall_start = time.monotonic()
 
     def cpu_minutes(self):
         spent = time.process_time() - self._start
@@ -367,20 +373,33 @@ class TrainingClock(keras.callbacks.Callback):
             optimizer = getattr(self.model, "g_optimizer", None) or self.model.optimizer
             logs["steps"] = int(keras.ops.convert_to_numpy(optimizer.iterations))
             logs["cpu_minutes"] = round(minutes, 3)
+            wall = self.initial_wall_minutes + (time.monotonic() - self._wall_start) / 60.0
+            logs["wall_minutes"] = round(wall, 3)
         if self.max_cpu_minutes is not None and minutes >= self.max_cpu_minutes:
             logger.info("CPU budget of %.1f minutes spent: stopping", self.max_cpu_minutes)
             self.model.stop_training = True
 
 
-def spent_cpu_minutes(run_dir):
-    """The last `cpu_minutes` in the run's training log, so a resumed run keeps counting."""
+def spent_minutes(run_dir):
+    """The last `(cpu_minutes, wall_minutes)` of a run's training log (0 where missing).
+
+    A resumed run's `TrainingClock` starts from them, so the counts cover the whole run.
+    """
     path = os.path.join(run_dir, "training_log.csv")
     try:
         with open(path, newline="") as file:
             rows = list(csv.DictReader(file))
-        return float(rows[-1]["cpu_minutes"]) if rows else 0.0
-    except (OSError, KeyError, ValueError):
-        return 0.0
+    except OSError:
+        return 0.0, 0.0
+    last = rows[-1] if rows else {}
+
+    def number(key):
+        try:
+            return float(last.get(key) or 0.0)
+        except ValueError:
+            return 0.0
+
+    return number("cpu_minutes"), number("wall_minutes")
 
 
 class GeneratorSnapshots(keras.callbacks.Callback):

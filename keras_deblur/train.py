@@ -495,10 +495,12 @@ def _callbacks(recipe, run_dir, manager, epoch, chief, resume, samples):
     """The run's callbacks in the order they must run; returns them and the NaN guard."""
     stop_on_nan = callbacks_lib.StopOnNonFiniteLoss()
     scorer = _fixed_validation_scorer(recipe)
+    cpu_minutes, wall_minutes = callbacks_lib.spent_minutes(run_dir) if resume else (0.0, 0.0)
     clock = callbacks_lib.TrainingClock(
-        callbacks_lib.spent_cpu_minutes(run_dir) if resume else 0.0,
+        cpu_minutes,
         recipe.max_cpu_minutes,
         uncounted=[scorer] if scorer else [],
+        initial_wall_minutes=wall_minutes,
     )
     # The clock and the scorer write logs that the saver, the CSV and TensorBoard read.
     callbacks = [stop_on_nan, clock] + ([scorer] if scorer else [])

@@ -1,5 +1,6 @@
 """The training recipe: fields, presets, JSON, flags and --resume all describe one object."""
 
+import csv
 import dataclasses
 import json
 
@@ -60,6 +61,10 @@ def test_resume_restores_the_saved_recipe_and_applies_only_the_flags_given(tmp_p
     result = train.resume(str(run_dir), epochs=2)
     assert train.load_recipe(str(run_dir)) == recipe.replace(epochs=2)
     assert len(result.history["psnr"]) == 1  # only the new epoch
+    with open(run_dir / "training_log.csv") as file:
+        rows = list(csv.DictReader(file))
+    for column in ("cpu_minutes", "wall_minutes"):  # the resumed run keeps counting
+        assert 0 < float(rows[0][column]) < float(rows[1][column])
 
 
 @pytest.mark.parametrize(
