@@ -22,6 +22,9 @@ def _define_flags():
     flags.DEFINE_string("output", None, "Image to write, e.g. docs/curves.png.")
     flags.DEFINE_string("csv", None, "Merged CSV to write (default: --output with .csv).")
     flags.DEFINE_string("title", "validation gain", "Figure title.")
+    flags.DEFINE_float(
+        "floor", None, "Lowest dB drawn; scores below it are marked with a down triangle."
+    )
     flags.DEFINE_boolean(
         "score_snapshots",
         False,
@@ -53,7 +56,7 @@ def main(argv):
             runs = _score_snapshots(runs, FLAGS.every, FLAGS.photos)
         rows = merge_runs(runs)
         write_merged_csv(rows, csv_path)
-        plot_learning_curves(rows, FLAGS.output, FLAGS.title)
+        plot_learning_curves(rows, FLAGS.output, FLAGS.title, FLAGS.floor)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

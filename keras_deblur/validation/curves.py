@@ -137,7 +137,7 @@ def write_merged_csv(rows, path):
         writer.writerows(rows)
 
 
-def plot_learning_curves(rows, path, title="validation gain"):
+def plot_learning_curves(rows, path, title="validation gain", floor=None):
     """Draws each curve column against steps (top row) and CPU minutes (bottom row).
 
     One panel per column of `CURVE_COLUMNS` that has a finite value, one line
@@ -147,6 +147,9 @@ def plot_learning_curves(rows, path, title="validation gain"):
         rows: list of dict, see `merge_runs`.
         path: str. Output image, e.g. "docs/curves.png".
         title: str. Figure title.
+        floor: float or None. Lowest dB shown: a score below it (one diverged
+            epoch) is drawn on the floor as a down triangle, so that it does not
+            squash the differences between runs. Defaults to None (all shown).
     """
     import matplotlib
 
@@ -171,7 +174,11 @@ def plot_learning_curves(rows, path, title="validation gain"):
                 ]
                 if points:
                     xs, ys = zip(*points, strict=True)
-                    axis.plot(xs, ys, marker="o", markersize=3, label=run)
+                    shown = ys if floor is None else [max(y, floor) for y in ys]
+                    (line,) = axis.plot(xs, shown, marker="o", markersize=3, label=run)
+                    below = [(x, floor) for x, y in points if floor is not None and y < floor]
+                    if below:
+                        axis.plot(*zip(*below, strict=True), "v", color=line.get_color())
             axis.axhline(0.0, color="grey", linewidth=0.8)
             axis.set_xlabel(x_label)
             axis.set_title(column.replace("val_gain_", "gain: "))
