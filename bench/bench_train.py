@@ -44,10 +44,10 @@ from keras_deblur.losses import build_perceptual_loss  # noqa: E402
 from keras_deblur.models import build_critic, build_generator, build_mobile_generator  # noqa: E402
 
 # The two configurations `keras_deblur/train.py` trains with: --preset=paper's
-# DeblurGAN step, and --preset=mobile's warm-up step (generator only, pixel MSE).
+# DeblurGAN step, and --preset=mobile's content-only step (generator only, log-MSE).
 PRESETS = {
     "paper": dict(size=256, batch=1, mobile=False, critic_steps=5, content=100.0, pixel=0.0),
-    "mobile": dict(size=128, batch=8, mobile=True, critic_steps=0, content=0.0, pixel=100.0),
+    "mobile": dict(size=128, batch=8, mobile=True, critic_steps=0, content=0.0, pixel=1.0),
 }
 
 
@@ -66,6 +66,7 @@ def _make_gan(jit_compile, preset="paper"):
         adversarial_weight=1.0 if config["critic_steps"] else 0.0,
         content_weight=config["content"],
         pixel_weight=config["pixel"],
+        pixel_loss="log_mse" if config["mobile"] else "mse",
         jit_compile=jit_compile,
     )
     return gan

@@ -39,7 +39,7 @@ def cpu_isa(flags=None):
 def has_amx(flags=None):
     """True where the CPU has AMX bf16 tiles: there mixed_bfloat16 trains ~1.6x faster.
 
-    AVX512-BF16 alone is not enough: on an AMD AVX512-BF16 CPU the shuffle
+    AVX512-BF16 alone is not enough: on an AMD AVX512-BF16 CPU the mobile
     generator's step took 0.174 s in bf16 and 0.176 s in float32.
     """
     return "amx_bf16" in (cpu_flags() if flags is None else set(flags))

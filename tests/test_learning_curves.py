@@ -58,7 +58,7 @@ def test_a_log_without_steps_is_refused_in_one_line(tmp_path):
 def test_snapshots_are_scored_once_with_the_logs_steps_and_cpu_minutes(tmp_path):
     import numpy as np
 
-    from keras_deblur.models import build_shuffle_generator
+    from keras_deblur.models import build_mobile_generator
     from keras_deblur.validation import ValidationPairs
     from keras_deblur.validation.curves import score_snapshots
 
@@ -72,8 +72,8 @@ def test_snapshots_are_scored_once_with_the_logs_steps_and_cpu_minutes(tmp_path)
     pairs = ValidationPairs(samples, blurred, sharp)
     run = _fake_run(tmp_path / "run", 0.1, epochs=3)
     (run / "snapshots").mkdir()
-    identity = build_shuffle_generator(num_filters=8, num_res_blocks=1)
-    noisy = build_shuffle_generator(num_filters=8, num_res_blocks=1)
+    identity = build_mobile_generator(num_filters=8, num_res_blocks=1)
+    noisy = build_mobile_generator(num_filters=8, num_res_blocks=1)
     noisy.get_layer("tail_conv").set_weights(
         [w + 0.05 for w in noisy.get_layer("tail_conv").get_weights()]
     )

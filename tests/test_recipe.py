@@ -41,16 +41,16 @@ def test_every_preset_round_trips_through_config_json(tmp_path, name):
 def test_flags_override_only_what_they_set_and_parse_lists():
     recipe = train.recipe_from_flags(
         _flag_values(
-            "--preset=mobile", "--epochs=70", "--blur_exposures=uniform,0.005", "--vgg_weights=none"
+            "--preset=mobile", "--epochs=500", "--blur_exposures=uniform,0.005", "--vgg_weights=none"
         )
     )
-    assert recipe == PRESETS["mobile"].replace(epochs=70, blur_exposures=(None, 0.005))
+    assert recipe == PRESETS["mobile"].replace(epochs=500, blur_exposures=(None, 0.005))
     assert train.recipe_from_flags(_flag_values()) == PRESETS["quick"]
 
 
 def test_resume_restores_the_saved_recipe_and_applies_only_the_flags_given(tmp_path):
     run_dir = tmp_path / "run"
-    recipe = Recipe(**dict(TINY, epochs=1, architecture="shuffle", pixel_loss="log_mse"))
+    recipe = Recipe(**dict(TINY, epochs=1, architecture="mobile", pixel_loss="log_mse"))
     train.train(recipe, str(run_dir))
     resumed = train.recipe_from_flags(_flag_values("--resume", f"--output_dir={run_dir}"))
     assert resumed == recipe

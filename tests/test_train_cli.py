@@ -211,14 +211,10 @@ def test_cli_checks_the_warmup_and_parses_the_mobile_preset_and_blur_lists(tmp_p
     )
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["architecture"] == "mobile" and config["pixel_weight"] == 100.0
-    assert config["blur_exposures"] == [None, 0.005] and config["blur_fractions"] == [
-        0.1,
-        0.5,
-        1.0,
-        1.0,
-    ]
+    assert config["architecture"] == "mobile" and config["pixel_loss"] == "log_mse"
+    assert config["blur_exposures"] == [None, 0.005] and config["blur_fractions"] == [1.0]
     assert config["vgg_weights"] is None and config["content_weight"] == 0.0
+    assert config["procedural_ratio"] == 0.3 and config["augment"] is True
 
 
 def test_init_weights_fine_tunes_the_pretrained_generator_and_refuses_other_sizes(tmp_path):
@@ -248,11 +244,11 @@ def test_init_weights_fine_tunes_the_pretrained_generator_and_refuses_other_size
     assert any(np.abs(w).max() > 0 for w in tuned[-2:])  # not the identity initialisation
 
 
-def test_log_mse_shuffle_run_snapshots_every_epoch_and_stops_at_its_cpu_budget(tmp_path):
+def test_log_mse_mobile_run_snapshots_every_epoch_and_stops_at_its_cpu_budget(tmp_path):
     run_dir = str(tmp_path / "run")
     recipe = Recipe(
         **dict(TINY, epochs=3, num_filters=8, num_res_blocks=1),
-        architecture="shuffle",
+        architecture="mobile",
         warmup_epochs=3,
         content_weight=0.0,
         pixel_weight=1.0,
@@ -269,7 +265,7 @@ def test_log_mse_shuffle_run_snapshots_every_epoch_and_stops_at_its_cpu_budget(t
     snapshot = keras.saving.load_model(
         os.path.join(run_dir, "snapshots", "epoch_001.keras"), safe_mode=True
     )
-    assert snapshot.name == "shuffle_deblur_generator"
+    assert snapshot.name == "mobile_deblur_generator"
     assert sorted(os.listdir(os.path.join(run_dir, "snapshots"))) == ["epoch_001.keras"]
     config = json.loads(open(os.path.join(run_dir, "config.json")).read())
     assert config["pixel_loss"] == "log_mse" and config["max_cpu_minutes"] == 1e-6
@@ -288,7 +284,7 @@ def test_recipe_data_fields_reach_the_training_streams(tmp_path, monkeypatch):
 
         monkeypatch.setattr(datasets, name, spy)
     recipe = Recipe(
-        **dict(TINY, epochs=1, architecture="shuffle", content_weight=0.0, pixel_weight=1.0),
+        **dict(TINY, epochs=1, architecture="mobile", content_weight=0.0, pixel_weight=1.0),
         warmup_epochs=1,
         procedural_ratio=0.5,
         augment=True,

@@ -1,4 +1,4 @@
-"""The two DeblurGAN networks, and loading a saved generator."""
+"""The DeblurGAN networks, and loading a saved generator."""
 
 import functools
 
@@ -6,15 +6,16 @@ from keras_deblur.models.critic import build_critic
 from keras_deblur.models.generator import build_generator
 from keras_deblur.models.loading import load_generator
 from keras_deblur.models.mobile_generator import build_mobile_generator
-from keras_deblur.models.shuffle_generator import build_shuffle_generator
+from keras_deblur.models.mobile_v1_generator import build_mobile_v1_generator
 
 # Generator designs by name (the training recipe's `architecture`): the paper's,
-# the shipped mobile one, and the candidates of the mobile design study.
+# the mobile one (the design study's winner), its study variant without channel
+# attention, and the first shipped mobile design.
 GENERATOR_BUILDERS = {
     "resnet": build_generator,
     "mobile": build_mobile_generator,
-    "shuffle": build_shuffle_generator,
-    "shuffle_plain": functools.partial(build_shuffle_generator, channel_attention=False),
+    "mobile_plain": functools.partial(build_mobile_generator, channel_attention=False),
+    "mobile_v1": build_mobile_v1_generator,
 }
 
 __all__ = [
@@ -22,6 +23,6 @@ __all__ = [
     "build_critic",
     "build_generator",
     "build_mobile_generator",
-    "build_shuffle_generator",
+    "build_mobile_v1_generator",
     "load_generator",
 ]

@@ -1,32 +1,36 @@
-"""A small DeblurGAN generator for phones: the same contract, a tenth of the work.
+"""The mobile generator: works at 1/4 resolution without losing pixels.
 
-The paper's generator costs 49.6 GMAC at 256x256 and relies on InstanceNorm,
-which is the error source and the slow path of int8 TFLite models
-(export/README.md). This one keeps what deblurring needs, a receptive field
-larger than the blur and a global skip, and drops what phones pay for:
+The winner of the mobile design study (MODEL_CARD.md). The first mobile
+generator (`build_mobile_v1_generator`) leaves full resolution after one 3x3
+conv and comes back through bilinear upsampling, which cannot synthesise the
+high frequencies a deblurred edge needs. This one keeps every pixel on the way down and learns every pixel
+on the way up:
 
-- no normalisation layers: plain convs + ReLU, which XNNPACK and the GPU
-  delegate fuse and int8 quantises per channel without loss;
-- the work at 1/4 resolution in plain 3x3 residual blocks (measured on 2 CPU
-  cores: a 3x3 residual body trains 1.3x faster per crop than an inverted-residual
-  body of depthwise convs at a similar parameter count);
-- bilinear upsampling added to the encoder's features (U-Net style) instead of
-  transposed convs;
-- the tail conv and the last conv of each block start at zero, so the
-  untrained network is the identity and training only learns corrections:
-  sharp photos stay as they are unless the training data says otherwise.
+- pixel unshuffle (SPACE_TO_DEPTH) x4 in: a 4x4 patch becomes 48 channels,
+  so the body runs at 1/16 of the pixels with nothing thrown away;
+- residual blocks of two 3x3 convs at 1/4 resolution (receptive field about
+  150 pixels: larger than the longest synthetic shake, 60 pixels);
+- optional channel attention in each block (squeeze-and-excitation: global
+  average pool, two 1x1 convs, sigmoid gate), which lets each block see the
+  whole image: camera shake blurs a whole photo alike, natural defocus does not;
+- pixel shuffle (DEPTH_TO_SPACE) x4 out, a tanh residual added to the input.
+
+Only builtin TFLite ops (CONV_2D, MEAN, LOGISTIC, MUL, ADD, the two shuffles),
+no normalisation (int8-friendly), and the last conv of each block and the tail
+start at zero, so the untrained network is exactly the identity.
 """
 
 import keras
 
-from keras_deblur.layers import BilinearUpsampling2D, GlobalSkip
+from keras_deblur.layers import DepthToSpace, GlobalSkip, SpaceToDepth
+
+SCALE = 4
 
 
-def _conv(filters, kernel_size, name, strides=1, activation=None, zero_init=False):
+def _conv(filters, kernel_size, name, activation=None, zero_init=False):
     return keras.layers.Conv2D(
         filters,
         kernel_size,
-        strides=strides,
         padding="same",
         activation=activation,
         kernel_initializer="zeros" if zero_init else "he_normal",
@@ -34,42 +38,45 @@ def _conv(filters, kernel_size, name, strides=1, activation=None, zero_init=Fals
     )
 
 
-def _residual_block(x, index):
+def _channel_attention(x, name, reduction=4):
+    """x * sigmoid(W2 relu(W1 mean(x))): one gate per channel from the whole image."""
+    filters = x.shape[-1]
+    gate = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool")(x)
+    gate = _conv(filters // reduction, 1, f"{name}_squeeze", activation="relu")(gate)
+    gate = _conv(filters, 1, f"{name}_excite", activation="sigmoid")(gate)
+    return keras.layers.Multiply(name=f"{name}_gate")([x, gate])
+
+
+def _residual_block(x, index, channel_attention):
     name = f"res_block_{index}"
     filters = x.shape[-1]
     y = _conv(filters, 3, f"{name}_conv_1", activation="relu")(x)
+    if channel_attention:
+        y = _channel_attention(y, f"{name}_attention")
     y = _conv(filters, 3, f"{name}_conv_2", zero_init=True)(y)
     return keras.layers.Add(name=f"{name}_add")([x, y])
 
 
-def _up_level(x, skip, level):
-    """1x1 conv to the skip's width, bilinear x2, add the skip, 3x3 conv + ReLU."""
-    name = f"up_{level}"
-    x = _conv(skip.shape[-1], 1, f"{name}_reduce")(x)
-    x = BilinearUpsampling2D(name=f"{name}_resize")(x)
-    x = keras.layers.Add(name=f"{name}_skip")([x, skip])
-    return _conv(skip.shape[-1], 3, f"{name}_conv", activation="relu")(x)
-
-
 def build_mobile_generator(
     num_filters=64,
-    num_res_blocks=6,
+    num_res_blocks=8,
+    channel_attention=True,
     image_shape=(None, None, 3),
     name="mobile_deblur_generator",
 ):
-    """Builds the mobile generator as a Keras functional model.
+    """Builds the pixel-(un)shuffle generator as a Keras functional model.
 
-    A 3x3 conv at full resolution (`3/8 * num_filters` channels), two stride-2
-    3x3 convs (`num_filters / 2`, `num_filters`), `num_res_blocks` residual
-    blocks of two 3x3 convs at 1/4 resolution, two upsampling levels (1x1 conv,
-    bilinear x2, add the encoder's features, 3x3 conv), a 3x3 conv to 3
-    channels and tanh; the output is `clip(input + residual, -1, 1)`. ReLU
-    after every conv but the block and tail outputs; no normalisation.
-    The default model has 487,227 parameters and costs 2.6 GMAC at 256x256.
+    Pixel unshuffle x4, a 3x3 conv + ReLU to `num_filters` channels,
+    `num_res_blocks` residual blocks (3x3 conv + ReLU, optional channel
+    attention, 3x3 conv), a 3x3 conv to 48 channels, pixel shuffle x4, tanh;
+    the output is `clip(input + residual, -1, 1)`. With the defaults: 663,280
+    parameters (646,256 without attention) and 2.64 GMAC at 256x256.
 
     Args:
         num_filters: int. Channels at 1/4 resolution. Defaults to 64.
-        num_res_blocks: int. Residual blocks at 1/4 resolution. Defaults to 6.
+        num_res_blocks: int. Residual blocks. Defaults to 8.
+        channel_attention: bool. Squeeze-and-excitation gate in each block.
+            Defaults to True.
         image_shape: tuple. Input shape without the batch axis. Defaults to
             `(None, None, 3)`: any height and width that are multiples of 4
             (`keras_deblur.inference.deblur` pads other sizes).
@@ -85,20 +92,18 @@ def build_mobile_generator(
     >>> generator(np.zeros((1, 64, 64, 3), "float32")).shape
     TensorShape([1, 64, 64, 3])
     """
-    if num_res_blocks < 0 or num_filters < 8 or num_filters % 8:
+    if num_res_blocks < 0 or num_filters < 8 or num_filters % 4:
         raise ValueError(
-            "num_res_blocks must be >= 0 and num_filters a multiple of 8. "
+            "num_res_blocks must be >= 0 and num_filters a multiple of 4 (>= 8). "
             f"Received: num_res_blocks={num_res_blocks}, num_filters={num_filters}"
         )
     blurred = keras.Input(shape=image_shape, name="blurred")
-    full = _conv(num_filters * 3 // 8, 3, "head_conv", activation="relu")(blurred)
-    half = _conv(num_filters // 2, 3, "down_1_conv", strides=2, activation="relu")(full)
-    x = _conv(num_filters, 3, "down_2_conv", strides=2, activation="relu")(half)
+    x = SpaceToDepth(SCALE, name="unshuffle")(blurred)
+    x = _conv(num_filters, 3, "head_conv", activation="relu")(x)
     for index in range(1, num_res_blocks + 1):
-        x = _residual_block(x, index)
-    x = _up_level(x, half, 1)
-    x = _up_level(x, full, 2)
-    x = _conv(3, 3, "tail_conv", zero_init=True)(x)
+        x = _residual_block(x, index, channel_attention)
+    x = _conv(3 * SCALE * SCALE, 3, "tail_conv", zero_init=True)(x)
+    x = DepthToSpace(SCALE, name="shuffle")(x)
     residual = keras.layers.Activation("tanh", name="tail_tanh", dtype="float32")(x)
     outputs = GlobalSkip(name="global_skip", dtype="float32")([blurred, residual])
     return keras.Model(blurred, outputs, name=name)
