@@ -41,7 +41,10 @@ def test_every_preset_round_trips_through_config_json(tmp_path, name):
 def test_flags_override_only_what_they_set_and_parse_lists():
     recipe = train.recipe_from_flags(
         _flag_values(
-            "--preset=mobile", "--epochs=500", "--blur_exposures=uniform,0.005", "--vgg_weights=none"
+            "--preset=mobile",
+            "--epochs=500",
+            "--blur_exposures=uniform,0.005",
+            "--vgg_weights=none",
         )
     )
     assert recipe == PRESETS["mobile"].replace(epochs=500, blur_exposures=(None, 0.005))

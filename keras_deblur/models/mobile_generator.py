@@ -3,8 +3,8 @@
 The winner of the mobile design study (MODEL_CARD.md). The first mobile
 generator (`build_mobile_v1_generator`) leaves full resolution after one 3x3
 conv and comes back through bilinear upsampling, which cannot synthesise the
-high frequencies a deblurred edge needs. This one keeps every pixel on the way down and learns every pixel
-on the way up:
+high frequencies a deblurred edge needs. This one keeps every pixel on the way
+down and learns every pixel on the way up:
 
 - pixel unshuffle (SPACE_TO_DEPTH) x4 in: a 4x4 patch becomes 48 channels,
   so the body runs at 1/16 of the pixels with nothing thrown away;
