@@ -135,7 +135,9 @@ def train(recipe, output_dir=None, resume=False, verbose="auto"):
     keras.utils.set_random_seed(recipe.seed)
     previous_policy, previous_pixels = keras.config.dtype_policy(), images_lib.MAX_PIXELS
     strategy = make_strategy(recipe.strategy, recipe.tpu_address)
-    keras.config.set_dtype_policy(resolve_precision(recipe.precision))
+    policy, reason = resolve_precision(recipe.precision)
+    logger.info("Precision: %s (%s)", policy, reason)
+    keras.config.set_dtype_policy(policy)
     if recipe.max_pixels is not None:
         images_lib.set_max_pixels(recipe.max_pixels)
     try:
@@ -590,14 +592,25 @@ def make_strategy(name="default", tpu_address=""):
 
 
 def resolve_precision(precision):
-    """The Keras dtype policy for a recipe's `precision` ("auto" decides from the machine)."""
+    """The Keras dtype policy for a recipe's `precision`, and why ("auto" asks the machine).
+
+    "auto": mixed bfloat16 on TPUs and on CPUs with AMX (the issue's Intel AMX
+    machine ran the mobile step 1.6x faster in bf16), mixed float16 on GPUs,
+    float32 elsewhere: on an AMD AVX512-BF16 CPU without AMX bf16 gained nothing
+    (0.174 s against 0.176 s per mobile step).
+
+    Returns:
+        `(policy name, reason)`.
+    """
     if precision != "auto":
-        return precision
+        return precision, "asked for"
     if tf.config.list_logical_devices("TPU"):
-        return "mixed_bfloat16"
+        return "mixed_bfloat16", "auto: TPU"
     if tf.config.list_logical_devices("GPU"):
-        return "mixed_float16"
-    return "mixed_bfloat16" if has_amx() else "float32"
+        return "mixed_float16", "auto: GPU"
+    if has_amx():
+        return "mixed_bfloat16", f"auto: CPU {cpu_isa()}"
+    return "float32", f"auto: CPU {cpu_isa()} has no AMX"
 
 
 def load_perceptual_loss(vgg_weights=VGG_AUTO):

@@ -27,6 +27,7 @@ TINY = {
     "critic_steps": 1,
     "vgg_weights": None,
     "num_samples": 1,
+    "precision": "float32",  # the same arithmetic on every CPU class ("auto" is tested alone)
 }
 TINY_FLAGS = [
     "--crop_size=32",
@@ -37,6 +38,7 @@ TINY_FLAGS = [
     "--critic_steps=1",
     "--vgg_weights=none",
     "--num_samples=1",
+    "--precision=float32",
 ]
 
 
@@ -303,3 +305,17 @@ def test_recipe_data_fields_reach_the_training_streams(tmp_path, monkeypatch):
     assert (training["noise_ratio"], training["jpeg_ratio"]) == (0.25, 0.75)
     assert calls["procedural_dataset"][0]["unblurred_ratio"] == 0.1
     assert calls["mix_procedural"][0]["procedural_ratio"] == 0.5
+
+
+def test_auto_precision_is_bfloat16_only_with_amx_and_a_bfloat16_run_trains(tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "has_amx", lambda: False)
+    assert train.resolve_precision("auto")[0] == "float32"
+    monkeypatch.setattr(train, "has_amx", lambda: True)
+    assert train.resolve_precision("auto") == ("mixed_bfloat16", f"auto: CPU {train.cpu_isa()}")
+    assert train.resolve_precision("float32") == ("float32", "asked for")
+    recipe = Recipe(**dict(TINY, epochs=1, precision="auto", content_weight=0.0, pixel_weight=1.0))
+    result = train.train(recipe.replace(warmup_epochs=1), str(tmp_path / "run"))
+    assert np.isfinite(result.history["pixel_loss"][0])
+    info = json.loads(open(os.path.join(result.run_dir, "run_info.json")).read())
+    assert info["dtype_policy"] == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "float32"  # restored after the run
