@@ -176,7 +176,10 @@ class Recipe:
         if not isinstance(values, dict):
             raise ValueError(f"{source}: a recipe is a JSON object of fields")
         _check_names(values, source)
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ValueError as error:
+            raise ValueError(f"{source}: {error}") from None
 
     def to_json(self, path):
         """Writes the recipe to `path` as indented JSON."""
