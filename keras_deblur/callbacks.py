@@ -260,6 +260,39 @@ def _save_keras_atomically(model, path):
     _write_atomically(path, model.save)
 
 
+def _float32_dtypes(config):
+    """A layer config tree with every mixed dtype policy replaced by float32."""
+    if isinstance(config, dict):
+        if config.get("module") == "keras" and str(config.get("class_name")).endswith(
+            "DTypePolicy"
+        ):
+            return "float32"
+        return {key: _float32_dtypes(value) for key, value in config.items()}
+    if isinstance(config, list):
+        return [_float32_dtypes(value) for value in config]
+    return config
+
+
+def float32_generator(generator):
+    """`generator` itself if it computes in float32, else a float32 copy with its weights.
+
+    A generator trained under a mixed policy (bf16 on AMX CPUs, fp16 on GPUs)
+    would otherwise be saved with it, and inference, evaluation and TFLite
+    export would depend on the machine that trained it.
+    """
+    if all(layer.dtype_policy.name == "float32" for layer in generator.layers):
+        return generator
+    config = _float32_dtypes(generator.get_config())
+    copy = generator.__class__.from_config(config)
+    copy.set_weights(generator.get_weights())
+    return copy
+
+
+def save_generator(generator, path):
+    """Saves a generator as a float32 `.keras` file, atomically (see `float32_generator`)."""
+    _save_keras_atomically(float32_generator(generator), path)
+
+
 def write_json_atomically(path, value):
     """Writes `value` as JSON to `path` via a temporary file, so a kill never truncates it."""
 
@@ -311,7 +344,7 @@ class BestGeneratorSaver(keras.callbacks.Callback):
         if value is None or not math.isfinite(float(value)) or float(value) <= self.best:
             return
         self.best = float(value)
-        _save_keras_atomically(self.model.generator, self.path)
+        save_generator(self.model.generator, self.path)
         write_json_atomically(self.record_path, {self.monitor: self.best, "epoch": epoch + 1})
         logger.info("New best %s=%.3f: saved %s", self.monitor, self.best, self.path)
 
@@ -415,7 +448,7 @@ class GeneratorSnapshots(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         path = os.path.join(self.directory, f"epoch_{epoch + 1:03d}.keras")
-        _save_keras_atomically(self.model.generator, path)
+        save_generator(self.model.generator, path)
 
 
 class SampleImages(keras.callbacks.Callback):
@@ -494,6 +527,7 @@ class ValidationScorer(keras.callbacks.Callback):
 
     def _due(self, epoch):
         last = epoch + 1 == self.params.get("epochs") if self.params else False
+        last = last or self.model.stop_training  # e.g. a TrainingClock's CPU budget ran out
         return (epoch + 1) % self.every_n_epochs == 0 or last
 
     def on_epoch_end(self, epoch, logs=None):

@@ -2,8 +2,8 @@
 
     python -m keras_deblur.learning_curves --runs runs/a,runs/b --output docs/curves.png
 
-Reads each run's `training_log.csv` (written with
-`keras_deblur.callbacks.ValidationScorer` before the `CSVLogger`), writes the
+Reads each run's `training_log.csv` (its `steps` and `cpu_minutes` written by
+`keras_deblur.callbacks.TrainingClock`, its scores by `ValidationScorer`), writes the
 merged table beside the image (`--csv`, default: the image's name with .csv)
 and the PNG.
 """
@@ -42,7 +42,7 @@ def _score_snapshots(runs, every, photos):
     from keras_deblur.validation import DEFAULT_PHOTO_SOURCES, load_manifest, load_pairs
     from keras_deblur.validation.curves import score_snapshots
 
-    pairs = load_pairs(load_manifest(), photos or DEFAULT_PHOTO_SOURCES).select(False)
+    pairs = load_pairs(load_manifest(), photos or DEFAULT_PHOTO_SOURCES, whole=False)
     return [score_snapshots(run, pairs, every, progress=print) for run in runs]
 
 

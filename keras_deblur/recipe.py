@@ -37,7 +37,7 @@ from keras_deblur.losses import PIXEL_LOSSES
 from keras_deblur.models import GENERATOR_BUILDERS
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-PRECISIONS = ("float32", "auto", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 VGG_AUTO = "auto"
 
 
@@ -138,7 +138,7 @@ class Recipe:
     strategy: str = _field("default", "runtime", "tf.distribute strategy.", choices=STRATEGIES)
     tpu_address: str = _field("", "runtime", "TPU address for strategy=tpu.")
     precision: str = _field(
-        "float32",
+        "auto",
         "runtime",
         "Compute precision; 'auto' picks mixed_bfloat16 on TPUs and CPUs with AMX, "
         "mixed_float16 on GPUs, else float32.",
@@ -176,7 +176,10 @@ class Recipe:
         if not isinstance(values, dict):
             raise ValueError(f"{source}: a recipe is a JSON object of fields")
         _check_names(values, source)
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ValueError as error:
+            raise ValueError(f"{source}: {error}") from None
 
     def to_json(self, path):
         """Writes the recipe to `path` as indented JSON."""

@@ -96,6 +96,7 @@ def test_clock_leaves_out_the_scorers_time_and_stops_at_its_budget():
         batch_size=2,
         epochs=5,
         verbose=0,
-        callbacks=[TrainingClock(max_cpu_minutes=1e-9)],
+        callbacks=[TrainingClock(max_cpu_minutes=1e-9), scorer := ValidationScorer(_pairs(), 5)],
     )
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 2  # one epoch
+    assert scorer.cpu_seconds > 0  # the stopped run's last epoch was scored, not skipped

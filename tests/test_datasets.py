@@ -307,19 +307,40 @@ def test_sharp_photos_are_decoded_once_and_read_again_when_replaced(tmp_path, mo
     decodes = []
     real_read = datasets_module.read_image
     monkeypatch.setattr(datasets_module, "read_image", lambda p: decodes.append(p) or real_read(p))
-    first = datasets_module._read_sharp_photo(path)
-    second = datasets_module._read_sharp_photo(path)
+    photos = datasets_module.PhotoCache()
+    first = photos.read(path)
+    second = photos.read(path)
     assert len(decodes) == 1 and second is first and not first.flags.writeable
     os.utime(path, ns=(1, 1))  # a replaced file has another modification time
     write_image(path, np.full((40, 40, 3), 200, np.uint8))
     os.utime(path, ns=(2, 2))
-    assert datasets_module._read_sharp_photo(path)[0, 0, 0] == 200 and len(decodes) == 2
-    monkeypatch.setattr(datasets_module, "PHOTO_CACHE_BYTES", 0)  # over budget: never kept
-    other = str(tmp_path / "other.png")
-    write_image(other, np.zeros((8, 8, 3), np.uint8))
-    datasets_module._read_sharp_photo(other)
-    datasets_module._read_sharp_photo(other)
-    assert decodes.count(other) == 2
+    assert photos.read(path)[0, 0, 0] == 200 and len(decodes) == 2
+    full = datasets_module.PhotoCache(budget=0)  # over budget: never kept
+    full.read(path)
+    full.read(path)
+    assert len(decodes) == 4
+
+
+def test_the_photo_cache_is_safe_from_many_threads(tmp_path):
+    import concurrent.futures
+    import sys
+
+    from keras_deblur.data.datasets import PhotoCache
+
+    paths = []
+    for index in range(60):
+        paths.append(str(tmp_path / f"p{index}.png"))
+        write_image(paths[-1], np.full((4, 4, 3), index, np.uint8))
+    photos = PhotoCache(budget=40 * 48)  # room for 40 of the 60
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            images = list(pool.map(photos.read, paths * 20))
+    finally:
+        sys.setswitchinterval(interval)
+    assert all(int(image[0, 0, 0]) == index % 60 for index, image in enumerate(images))
+    assert photos._bytes <= photos.budget and len(photos._images) == 40
 
 
 def _found_in(crop, image):

@@ -82,7 +82,7 @@ def test_snapshots_are_scored_once_with_the_logs_steps_and_cpu_minutes(tmp_path)
     messages = []
     path = score_snapshots(str(run), pairs, progress=messages.append)
     rows = read_training_log(path)
-    assert [row["epoch"] for row in rows] == [1, 3]
+    assert [row["epoch"] for row in rows] == [0, 2]  # 0-based, like the training log
     assert [row["steps"] for row in rows] == [50, 150]  # from training_log.csv's epochs 0, 2
     assert rows[0]["val_score"] == 0.0 and rows[0]["val_gain_short"] == 0.0  # the identity
     assert rows[1]["val_score"] < 0  # a generator that adds a constant does harm

@@ -97,6 +97,9 @@ def test_unknown_fields_and_presets_list_the_valid_ones(tmp_path):
     path.write_text(json.dumps({"epochs": 3, "mixed_precision": True}))
     with pytest.raises(ValueError, match=rf"^{path}: unknown recipe field 'mixed_precision'"):
         Recipe.from_json(str(path))
+    path.write_text(json.dumps({"epochs": 0}))
+    with pytest.raises(ValueError, match=rf"^{path}: epochs must be >= 1. Received: epochs=0$"):
+        Recipe.from_json(str(path))
     with pytest.raises(ValueError, match=r"^Unknown recipe preset 'fast'; the presets are quick"):
         get_preset("fast")
 

@@ -27,6 +27,7 @@ TINY = {
     "critic_steps": 1,
     "vgg_weights": None,
     "num_samples": 1,
+    "precision": "float32",  # the same arithmetic on every CPU class ("auto" is tested alone)
 }
 TINY_FLAGS = [
     "--crop_size=32",
@@ -37,6 +38,7 @@ TINY_FLAGS = [
     "--critic_steps=1",
     "--vgg_weights=none",
     "--num_samples=1",
+    "--precision=float32",
 ]
 
 
@@ -299,3 +301,41 @@ def test_recipe_data_fields_reach_the_training_streams(tmp_path, monkeypatch):
     assert (training["noise_ratio"], training["jpeg_ratio"]) == (0.25, 0.75)
     assert calls["procedural_dataset"][0]["unblurred_ratio"] == 0.1
     assert calls["mix_procedural"][0]["procedural_ratio"] == 0.5
+
+
+def test_auto_precision_is_bfloat16_only_with_amx_and_a_bfloat16_run_trains(tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "has_amx", lambda: False)
+    assert train.resolve_precision("auto")[0] == "float32"
+    monkeypatch.setattr(train, "has_amx", lambda: True)
+    assert train.resolve_precision("auto") == ("mixed_bfloat16", f"auto: CPU {train.cpu_isa()}")
+    assert train.resolve_precision("float32") == ("float32", "asked for")
+    recipe = Recipe(**dict(TINY, epochs=1, precision="auto", content_weight=0.0, pixel_weight=1.0))
+    result = train.train(recipe.replace(warmup_epochs=1), str(tmp_path / "run"))
+    assert np.isfinite(result.history["pixel_loss"][0])
+    info = json.loads(open(os.path.join(result.run_dir, "run_info.json")).read())
+    assert info["dtype_policy"] == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "float32"  # restored after the run
+    # Saved generators compute in float32 whatever the run's policy.
+    final = keras.saving.load_model(result.final_generator, safe_mode=True)
+    assert {layer.dtype_policy.name for layer in final.layers} == {"float32"}
+    # Resumed on a machine where "auto" means float32, the run keeps its bf16.
+    monkeypatch.setattr(train, "has_amx", lambda: False)
+    train.resume(result.run_dir, epochs=2, warmup_epochs=2)
+    info = json.loads(open(os.path.join(result.run_dir, "run_info.json")).read())
+    assert info["dtype_policy"] == "mixed_bfloat16"
+
+
+def test_max_pixels_applies_to_the_data_check_and_is_restored_after(tmp_path, monkeypatch):
+    from keras_deblur.data import images
+
+    photos = tmp_path / "photos"
+    write_image(str(photos / "big.png"), np.zeros((64, 80, 3), np.uint8))
+    monkeypatch.setattr(images, "MAX_PIXELS", 1000)  # a budget the photo is over
+    recipe = Recipe(**dict(TINY, epochs=1), sharp_dirs=[str(photos)])
+    with pytest.raises(
+        ValueError, match="big.png: header claims 80x64 = 5,120 pixels, over the 1,000"
+    ):
+        train.train(recipe, str(tmp_path / "refused"))
+    result = train.train(recipe.replace(max_pixels=1_000_000), str(tmp_path / "run"))
+    assert result.final_generator is not None
+    assert images.MAX_PIXELS == 1000

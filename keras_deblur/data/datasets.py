@@ -29,6 +29,7 @@ import collections
 import functools
 import logging
 import os
+import threading
 
 import cv2
 import numpy as np
@@ -73,12 +74,11 @@ NOISE_LEVELS = (1.0, 4.0)
 _SHOT_SHARE = (0.5, 0.9)
 # JPEG quality of the compressed pairs, drawn uniformly (bounds included).
 JPEG_QUALITY = (60, 95)
-# Decoded sharp photos kept in memory: a 1024-pixel PNG takes ~50-100 ms to
-# decode on 2 cores, several times the blur of a 128x128 crop, and on-the-fly
-# blur reads each photo thousands of times. Photos past the budget are decoded
-# each time, as before.
+# Decoded sharp photos kept in memory by each synthetic dataset: a 1024-pixel
+# PNG takes ~50-100 ms to decode on 2 cores, several times the blur of a
+# 128x128 crop, and on-the-fly blur reads each photo thousands of times. Photos
+# past the budget are decoded each time, as before.
 PHOTO_CACHE_BYTES = 1 << 30
-_photo_cache = {}
 
 
 def probe_image(path):
@@ -253,22 +253,34 @@ def _load_pair(blurred_path, sharp_path, rng, crop_size, training, resize):
     return blurred, sharp
 
 
-def _read_sharp_photo(path):
-    """`to_rgb_uint8(read_image(path))`, from memory after the first time (see PHOTO_CACHE_BYTES).
+class PhotoCache:
+    """Decoded sharp photos by path, up to `budget` bytes; safe from tf.data's threads.
 
     Keyed by path, size and modification time, so a replaced file is read again.
+    Each `synthetic_dataset` has its own, so one run's photos never fill another's.
     """
-    stat = os.stat(path)
-    key = (path, stat.st_size, stat.st_mtime_ns)
-    image = _photo_cache.get(key)
-    if image is None:
-        image = to_rgb_uint8(read_image(path))
+
+    def __init__(self, budget=None):
+        self.budget = PHOTO_CACHE_BYTES if budget is None else budget
+        self._images = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def read(self, path):
+        """`to_rgb_uint8(read_image(path))`, read-only, from memory after the first time."""
+        stat = os.stat(path)
+        key = (path, stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            image = self._images.get(key)
+        if image is not None:
+            return image
+        image = to_rgb_uint8(read_image(path))  # outside the lock: decodes run in parallel
         image.setflags(write=False)
-        if sum(cached.nbytes for cached in _photo_cache.values()) + image.nbytes <= (
-            PHOTO_CACHE_BYTES
-        ):
-            _photo_cache[key] = image
-    return image
+        with self._lock:
+            if key not in self._images and self._bytes + image.nbytes <= self.budget:
+                self._images[key] = image
+                self._bytes += image.nbytes
+        return image
 
 
 def _draw_kernel(rng, blur_options):
@@ -323,8 +335,8 @@ def _blur_window(sharp, rng, kernel, top, left, size, blur_options):
     return blurred, sharp[top : top + height, left : left + width]
 
 
-def _blur_on_the_fly(sharp_path, rng, crop_size, training, augment, blur_options):
-    sharp = _read_sharp_photo(sharp_path)
+def _blur_on_the_fly(sharp_path, rng, crop_size, training, augment, blur_options, photos):
+    sharp = photos.read(sharp_path)
     augment = training and augment
     if augment:  # before the blur, so the blur and the noise stay those of a camera
         sharp = jitter_colours(random_rescale(sharp, rng, min_side=crop_size), rng)
@@ -582,6 +594,7 @@ def synthetic_dataset(
         training=training,
         augment=augment,
         blur_options=blur_options,
+        photos=PhotoCache(),
     )
     return _stream((usable,), load, crop_size, training, seed)
 

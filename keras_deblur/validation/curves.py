@@ -1,8 +1,8 @@
 """Learning curves: validation gain per blur class against training steps and CPU minutes.
 
 Reads the `training_log.csv` that `keras.callbacks.CSVLogger` writes when
-`keras_deblur.callbacks.ValidationScorer` runs before it (columns `steps`,
-`cpu_minutes`, `val_score`, `val_gain_<class>`), merges runs into one table
+`keras_deblur.callbacks.TrainingClock` (columns `steps`, `cpu_minutes`) and
+`ValidationScorer` (`val_score`, `val_gain_<class>`) run before it, merges runs into one table
 and draws them.
 """
 
@@ -48,7 +48,7 @@ def read_training_log(path):
         if missing:
             raise ValueError(
                 f"{path}: no {missing[0]} column; train with "
-                "keras_deblur.callbacks.ValidationScorer before the CSVLogger"
+                "keras_deblur.callbacks.TrainingClock before the CSVLogger"
             )
         return [
             {key: _number(row.get(key)) for key in MERGED_COLUMNS if key != "run"} for row in reader
@@ -95,8 +95,7 @@ def score_snapshots(run_dir, pairs, every=1, progress=None):
     Returns:
         str: the path of the scores file.
     """
-    import keras
-
+    from keras_deblur.models.loading import load_generator
     from keras_deblur.validation.scoring import score_generator
 
     folder = os.path.join(run_dir, "snapshots")
@@ -105,17 +104,18 @@ def score_snapshots(run_dir, pairs, every=1, progress=None):
         raise FileNotFoundError(f"{folder}: no snapshots (train with snapshots=True)")
     log = {int(row["epoch"]) + 1: row for row in read_training_log(run_dir)}
     path = os.path.join(run_dir, SNAPSHOT_SCORES)
-    done = (
-        {int(row["epoch"]): row for row in read_training_log(path)} if os.path.exists(path) else {}
-    )
+    # Keyed by snapshot number (1-based); rows hold Keras' 0-based epoch.
+    done = {}
+    if os.path.exists(path):
+        done = {int(row["epoch"]) + 1: row for row in read_training_log(path)}
     for index, name in enumerate(names):
         epoch = int(name[len("epoch_") : -len(".keras")])
         if epoch in done or (index % every and index != len(names) - 1) or epoch not in log:
             continue
-        generator = keras.saving.load_model(os.path.join(folder, name), safe_mode=True)
+        generator = load_generator(os.path.join(folder, name))
         result = score_generator(generator, pairs, with_ssim=False)
         row = {key: log[epoch][key] for key in ("steps", "cpu_minutes")}
-        row.update(epoch=epoch, val_score=result["val_score"])
+        row.update(epoch=epoch - 1, val_score=result["val_score"])  # 0-based, like Keras
         row.update({f"val_gain_{c}": s["gain"] for c, s in result["classes"].items()})
         done[epoch] = row
         if progress:

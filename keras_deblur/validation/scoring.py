@@ -7,7 +7,7 @@ PSNR), so their gain is the PSNR loss the model's error would cause on top of
 an input at `REFERENCE_PSNR_DB` (30 dB, about the blurred inputs of the shake
 classes): `-10 log10(1 + MSE(output, sharp) / MSE_30dB)`. It is 0 for a model
 that leaves them alone and on the same dB scale as the shake gains (an output
-at 44 dB from the sharp photo, 1.6 levels RMS, scores -0.16 dB; unsharp
+at 44 dB from the sharp photo, 1.6 levels RMS, scores -0.17 dB; unsharp
 masking of a sharp photo, about 30 dB, -3 dB). PSNRs of identical images are
 reported as `PSNR_CAP_DB`.
 
