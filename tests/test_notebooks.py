@@ -105,7 +105,7 @@ def test_deblur_and_evaluate_notebook_scores_the_pretrained_generator(tmp_path):
     work_dir = tmp_path
     notebook = execute("deblur_and_evaluate", work_dir)
     output = text_output(notebook)
-    assert "mobile: mobile_deblur_generator, 487,227 parameters" in output
+    assert "mobile: mobile_deblur_generator, 663,280 parameters" in output
     assert re.search(r"DeblurGAN\s+\d+\.\d\d\s+0\.\d{4}", output), output[-2000:]
     summary = json.loads((work_dir / "evaluation" / "summary.json").read_text())
     assert summary["num_images"] == 2
