@@ -41,6 +41,7 @@ import json
 import logging
 import math
 import os
+import signal
 import sys
 
 import keras
@@ -751,12 +752,27 @@ def recipe_from_flags(flag_values):
     return recipe.replace(**changes)
 
 
+def _stop_on_signals():
+    """Ctrl-C and `kill` (SIGTERM) both stop a run through the path that saves a checkpoint.
+
+    A run started in the background by a non-interactive shell inherits SIGINT
+    ignored (no KeyboardInterrupt ever), and SIGTERM would end it unsaved.
+    """
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv):
     from absl import flags
 
     del argv
     flag_values = flags.FLAGS
     logging.getLogger().setLevel(logging.INFO)
+    _stop_on_signals()
     try:
         recipe = recipe_from_flags(flag_values)
         result = train(recipe, flag_values.output_dir, resume=flag_values.resume)

@@ -4,8 +4,10 @@ import csv
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -339,3 +341,35 @@ def test_max_pixels_applies_to_the_data_check_and_is_restored_after(tmp_path, mo
     result = train.train(recipe.replace(max_pixels=1_000_000), str(tmp_path / "run"))
     assert result.final_generator is not None
     assert images.MAX_PIXELS == 1000
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_saves_a_checkpoint_even_in_a_background_run(tmp_path, signum):
+    """A shell's background job inherits SIGINT ignored; kill and Ctrl-C must still save."""
+    run_dir = tmp_path / "run"
+    flags = [*TINY_FLAGS, "--epochs=500", "--steps_per_epoch=1", f"--output_dir={run_dir}"]
+    env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keras_deblur.train", *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not os.path.exists(run_dir / "checkpoints" / "ckpt-2.index"):
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.5)
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == (
+        "Interrupted; a checkpoint was saved (resume with --resume)."
+    )
+    epochs = _checkpoint_value(tf.train.latest_checkpoint(str(run_dir / "checkpoints")), "epoch/")
+    assert 2 <= epochs < 500
