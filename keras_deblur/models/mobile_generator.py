@@ -27,10 +27,12 @@ from keras_deblur.layers import DepthToSpace, GlobalSkip, SpaceToDepth
 SCALE = 4
 
 
-def _conv(filters, kernel_size, name, activation=None, zero_init=False):
+def conv(filters, kernel_size, name, strides=1, activation=None, zero_init=False):
+    """A "same"-padded Conv2D, He-initialised or zero (a residual branch that starts at 0)."""
     return keras.layers.Conv2D(
         filters,
         kernel_size,
+        strides=strides,
         padding="same",
         activation=activation,
         kernel_initializer="zeros" if zero_init else "he_normal",
@@ -42,18 +44,19 @@ def _channel_attention(x, name, reduction=4):
     """x * sigmoid(W2 relu(W1 mean(x))): one gate per channel from the whole image."""
     filters = x.shape[-1]
     gate = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool")(x)
-    gate = _conv(filters // reduction, 1, f"{name}_squeeze", activation="relu")(gate)
-    gate = _conv(filters, 1, f"{name}_excite", activation="sigmoid")(gate)
+    gate = conv(filters // reduction, 1, f"{name}_squeeze", activation="relu")(gate)
+    gate = conv(filters, 1, f"{name}_excite", activation="sigmoid")(gate)
     return keras.layers.Multiply(name=f"{name}_gate")([x, gate])
 
 
-def _residual_block(x, index, channel_attention):
+def residual_block(x, index, channel_attention=False):
+    """x + conv(relu(conv(x))), the second conv zero at first; optionally a channel gate between."""
     name = f"res_block_{index}"
     filters = x.shape[-1]
-    y = _conv(filters, 3, f"{name}_conv_1", activation="relu")(x)
+    y = conv(filters, 3, f"{name}_conv_1", activation="relu")(x)
     if channel_attention:
         y = _channel_attention(y, f"{name}_attention")
-    y = _conv(filters, 3, f"{name}_conv_2", zero_init=True)(y)
+    y = conv(filters, 3, f"{name}_conv_2", zero_init=True)(y)
     return keras.layers.Add(name=f"{name}_add")([x, y])
 
 
@@ -99,10 +102,10 @@ def build_mobile_generator(
         )
     blurred = keras.Input(shape=image_shape, name="blurred")
     x = SpaceToDepth(SCALE, name="unshuffle")(blurred)
-    x = _conv(num_filters, 3, "head_conv", activation="relu")(x)
+    x = conv(num_filters, 3, "head_conv", activation="relu")(x)
     for index in range(1, num_res_blocks + 1):
-        x = _residual_block(x, index, channel_attention)
-    x = _conv(3 * SCALE * SCALE, 3, "tail_conv", zero_init=True)(x)
+        x = residual_block(x, index, channel_attention)
+    x = conv(3 * SCALE * SCALE, 3, "tail_conv", zero_init=True)(x)
     x = DepthToSpace(SCALE, name="shuffle")(x)
     residual = keras.layers.Activation("tanh", name="tail_tanh", dtype="float32")(x)
     outputs = GlobalSkip(name="global_skip", dtype="float32")([blurred, residual])

@@ -23,35 +23,16 @@ larger than the blur and a global skip, and drops what phones pay for:
 import keras
 
 from keras_deblur.layers import BilinearUpsampling2D, GlobalSkip
-
-
-def _conv(filters, kernel_size, name, strides=1, activation=None, zero_init=False):
-    return keras.layers.Conv2D(
-        filters,
-        kernel_size,
-        strides=strides,
-        padding="same",
-        activation=activation,
-        kernel_initializer="zeros" if zero_init else "he_normal",
-        name=name,
-    )
-
-
-def _residual_block(x, index):
-    name = f"res_block_{index}"
-    filters = x.shape[-1]
-    y = _conv(filters, 3, f"{name}_conv_1", activation="relu")(x)
-    y = _conv(filters, 3, f"{name}_conv_2", zero_init=True)(y)
-    return keras.layers.Add(name=f"{name}_add")([x, y])
+from keras_deblur.models.mobile_generator import conv, residual_block
 
 
 def _up_level(x, skip, level):
     """1x1 conv to the skip's width, bilinear x2, add the skip, 3x3 conv + ReLU."""
     name = f"up_{level}"
-    x = _conv(skip.shape[-1], 1, f"{name}_reduce")(x)
+    x = conv(skip.shape[-1], 1, f"{name}_reduce")(x)
     x = BilinearUpsampling2D(name=f"{name}_resize")(x)
     x = keras.layers.Add(name=f"{name}_skip")([x, skip])
-    return _conv(skip.shape[-1], 3, f"{name}_conv", activation="relu")(x)
+    return conv(skip.shape[-1], 3, f"{name}_conv", activation="relu")(x)
 
 
 def build_mobile_v1_generator(
@@ -94,14 +75,14 @@ def build_mobile_v1_generator(
             f"Received: num_res_blocks={num_res_blocks}, num_filters={num_filters}"
         )
     blurred = keras.Input(shape=image_shape, name="blurred")
-    full = _conv(num_filters * 3 // 8, 3, "head_conv", activation="relu")(blurred)
-    half = _conv(num_filters // 2, 3, "down_1_conv", strides=2, activation="relu")(full)
-    x = _conv(num_filters, 3, "down_2_conv", strides=2, activation="relu")(half)
+    full = conv(num_filters * 3 // 8, 3, "head_conv", activation="relu")(blurred)
+    half = conv(num_filters // 2, 3, "down_1_conv", strides=2, activation="relu")(full)
+    x = conv(num_filters, 3, "down_2_conv", strides=2, activation="relu")(half)
     for index in range(1, num_res_blocks + 1):
-        x = _residual_block(x, index)
+        x = residual_block(x, index)
     x = _up_level(x, half, 1)
     x = _up_level(x, full, 2)
-    x = _conv(3, 3, "tail_conv", zero_init=True)(x)
+    x = conv(3, 3, "tail_conv", zero_init=True)(x)
     residual = keras.layers.Activation("tanh", name="tail_tanh", dtype="float32")(x)
     outputs = GlobalSkip(name="global_skip", dtype="float32")([blurred, residual])
     return keras.Model(blurred, outputs, name=name)
