@@ -265,8 +265,12 @@ class DeblurGAN(keras.Model):
         self.generator_loss_tracker.update_state(ops.mean(per_sample))
         self.perceptual_loss_tracker.update_state(ops.mean(perceptual))
         self.pixel_loss_tracker.update_state(ops.mean(pixel))
-        _update_finite(self.train_psnr_tracker, psnr_tf(sharp, fake))
-        _update_finite(self.train_input_psnr_tracker, psnr_tf(sharp, blurred))
+        _update_psnr_pair(
+            self.train_psnr_tracker,
+            self.train_input_psnr_tracker,
+            psnr_tf(sharp, fake),
+            psnr_tf(sharp, blurred),
+        )
         return {
             m.name: m.result()
             for m in (
@@ -284,9 +288,13 @@ class DeblurGAN(keras.Model):
     def test_step(self, data):
         blurred, sharp = data
         deblurred = self.generator(blurred, training=False)
-        _update_finite(self.psnr_tracker, psnr_tf(sharp, deblurred))
+        _update_psnr_pair(
+            self.psnr_tracker,
+            self.input_psnr_tracker,
+            psnr_tf(sharp, deblurred),
+            psnr_tf(sharp, blurred),
+        )
         self.ssim_tracker.update_state(ssim_tf(sharp, deblurred))
-        _update_finite(self.input_psnr_tracker, psnr_tf(sharp, blurred))
         return {
             "psnr": self.psnr_tracker.result(),
             "ssim": self.ssim_tracker.result(),
@@ -301,10 +309,16 @@ def _weighted_term(weight, loss_fn, sharp, fake):
     return loss_fn(sharp, fake)
 
 
-def _update_finite(tracker, values):
-    """Adds the finite values to a mean: identical images (PSNR inf) are left out, as in reports."""
-    finite = ops.isfinite(values)
-    tracker.update_state(ops.where(finite, values, 0.0), sample_weight=ops.cast(finite, "float32"))
+def _update_psnr_pair(output_tracker, input_tracker, output_psnr, input_psnr):
+    """Adds the PSNRs of the samples where both are finite to their means.
+
+    An unblurred pair has an infinite input PSNR and is left out of both means,
+    as in reports; leaving it out of the input mean only would average the output
+    over more (and easier) samples and show a gain that is not there.
+    """
+    finite = ops.cast(ops.isfinite(output_psnr) & ops.isfinite(input_psnr), "float32")
+    for tracker, values in ((output_tracker, output_psnr), (input_tracker, input_psnr)):
+        tracker.update_state(ops.where(finite > 0, values, 0.0), sample_weight=finite)
 
 
 def _with_loss_scaling(optimizer):

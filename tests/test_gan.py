@@ -234,9 +234,12 @@ def test_a_step_under_mirrored_strategy_equals_the_single_device_step():
     assert "MIRRORED_OK" in result.stdout, result.stderr[-3000:]
 
 
-def test_psnr_means_leave_out_identical_images():
-    from keras_deblur.gan import _update_finite
+def test_psnr_means_leave_out_a_pair_where_either_image_is_identical():
+    from keras_deblur.gan import _update_psnr_pair
 
-    tracker = keras.metrics.Mean()
-    _update_finite(tracker, np.array([30.0, np.inf, 32.0], "float32"))
-    assert float(tracker.result()) == 31.0
+    output, source = keras.metrics.Mean(), keras.metrics.Mean()
+    output_psnr = np.array([30.0, 45.0, np.inf, 32.0], "float32")
+    input_psnr = np.array([28.0, np.inf, np.inf, 31.0], "float32")  # the 2nd was unblurred
+    _update_psnr_pair(output, source, output_psnr, input_psnr)
+    assert float(output.result()) == 31.0
+    assert float(source.result()) == 29.5
