@@ -233,6 +233,14 @@ def field_type(name):
     return tuple if typing.get_origin(annotation) is tuple else annotation
 
 
+def is_optional(name):
+    """Whether the field may be None (its flag then accepts `none`)."""
+    annotation = _TYPES[name]
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType) and (
+        type(None) in typing.get_args(annotation)
+    )
+
+
 def _admits(annotation, value):
     """Whether `value` fits the type annotation (bool is no int, an int is a float)."""
     origin = typing.get_origin(annotation)

@@ -63,6 +63,7 @@ from keras_deblur.recipe import (
     VGG_AUTO,
     Recipe,
     field_type,
+    is_optional,
 )
 from keras_deblur.schedules import ConstantThenLinearDecay
 
@@ -711,22 +712,45 @@ def define_flags(flag_values=None):
 
 
 def _define_field_flag(field, flag_values):
-    """One flag named like the field, defaulting to None: only flags set override a recipe."""
+    """One flag named like the field, defaulting to None: only flags set override a recipe.
+
+    The flag of a field that may be None also takes `none`, which sets it to None
+    (e.g. `--resume --max_cpu_minutes=none` lifts a run's budget).
+    """
     from absl import flags
 
     help_text = f"[{field.metadata['group']}] {field.metadata['help']}"
     choices = field.metadata["choices"]
     kind = field_type(field.name)
     if choices:
-        define = functools.partial(flags.DEFINE_enum, enum_values=list(choices))
+        flags.DEFINE_enum(field.name, None, list(choices), help_text, flag_values=flag_values)
+    elif kind is bool:
+        flags.DEFINE_bool(field.name, None, help_text, flag_values=flag_values)
     else:
-        define = {
-            tuple: flags.DEFINE_list,
-            bool: flags.DEFINE_bool,
-            int: flags.DEFINE_integer,
-            float: flags.DEFINE_float,
-        }.get(kind, flags.DEFINE_string)
-    define(name=field.name, default=None, help=help_text, flag_values=flag_values)
+        parser = {
+            tuple: flags.ListParser(),
+            int: flags.IntegerParser(),
+            float: flags.FloatParser(),
+        }.get(kind, flags.ArgumentParser())
+        if is_optional(field.name):
+            parser, help_text = _NoneOr(parser), f"{help_text} `none`: None."
+        serializer = flags.CsvListSerializer(",") if kind is tuple else flags.ArgumentSerializer()
+        flags.DEFINE(parser, field.name, None, help_text, flag_values, serializer)
+
+
+class _NoneOr:
+    """An absl parser that reads `none` (any case) as None and defers everything else."""
+
+    def __init__(self, parser):
+        self._parser = parser
+
+    def parse(self, argument):
+        if isinstance(argument, str) and argument.lower() == "none":
+            return None
+        return self._parser.parse(argument)
+
+    def __getattr__(self, name):  # help text, flag type, XML help: the wrapped parser's
+        return getattr(self._parser, name)
 
 
 def recipe_from_flags(flag_values):
@@ -744,10 +768,8 @@ def recipe_from_flags(flag_values):
         if not flag_values[name].present:
             continue
         value = flag_values[name].value
-        if name in ("blur_exposures", "blur_fractions"):
+        if name in ("blur_exposures", "blur_fractions") and value is not None:
             value = parse_levels(value, name, allow_uniform=name == "blur_exposures")
-        if name == "vgg_weights" and value in ("none", "None"):
-            value = None
         changes[name] = value
     return recipe.replace(**changes)
 

@@ -51,6 +51,20 @@ def test_flags_override_only_what_they_set_and_parse_lists():
     assert train.recipe_from_flags(_flag_values()) == PRESETS["quick"]
 
 
+def test_none_sets_an_optional_field_to_none_and_is_refused_elsewhere(tmp_path):
+    budgeted = PRESETS["mobile"].replace(
+        max_cpu_minutes=12.0, num_filters=32, init_weights="mobile", vgg_weights="imagenet"
+    )
+    budgeted.to_json(str(tmp_path / "config.json"))
+    unset = ("max_cpu_minutes", "num_filters", "init_weights", "vgg_weights")
+    flag_values = _flag_values(
+        "--resume", f"--output_dir={tmp_path}", *(f"--{name}=None" for name in unset)
+    )
+    assert train.recipe_from_flags(flag_values) == PRESETS["mobile"]
+    with pytest.raises(flags.IllegalFlagValueError, match="--epochs=none"):
+        _flag_values("--epochs=none")
+
+
 def test_resume_restores_the_saved_recipe_and_applies_only_the_flags_given(tmp_path):
     run_dir = tmp_path / "run"
     recipe = Recipe(**dict(TINY, epochs=1, architecture="mobile", pixel_loss="log_mse"))
