@@ -1,5 +1,7 @@
 """DeblurGAN as a `keras.Model`: the WGAN-GP training step of Kupyn et al. (2018)."""
 
+import functools
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -68,6 +70,7 @@ class DeblurGAN(keras.Model):
         adversarial_weight=1.0,
         pixel_weight=0.0,
         pixel_loss="mse",
+        log_mse_floor=losses.LOG_MSE_FLOOR,
         **kwargs,
     ):
         """Configures training.
@@ -87,6 +90,8 @@ class DeblurGAN(keras.Model):
             pixel_loss: str. The pixel term, a key of `losses.PIXEL_LOSSES`:
                 "mse", or "log_mse" (each sample's error in dB, so that the
                 most blurred crops do not dominate). Defaults to "mse".
+            log_mse_floor: float > 0. Added to each sample's MSE by "log_mse".
+                Defaults to `losses.LOG_MSE_FLOOR` (1e-4).
             **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`).
                 Under the "mixed_float16" policy both optimizers are wrapped
                 in `keras.optimizers.LossScaleOptimizer`.
@@ -122,6 +127,8 @@ class DeblurGAN(keras.Model):
         self.adversarial_weight = float(adversarial_weight)
         self.pixel_weight = float(pixel_weight)
         self.pixel_loss = losses.PIXEL_LOSSES[pixel_loss]
+        if pixel_loss == "log_mse":
+            self.pixel_loss = functools.partial(losses.log_mse_loss, floor=float(log_mse_floor))
         # Optimizer variables must exist before the first step: created lazily
         # inside a replica context they break tf.distribute, and a checkpoint
         # restore needs them to fill.

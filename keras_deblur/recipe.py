@@ -19,7 +19,7 @@ Fields, by group:
   `blur_fractions`, `unblurred_ratio`, `procedural_ratio`, `augment`,
   `noise_ratio`, `jpeg_ratio`, `max_pixels`;
 - model: `architecture`, `num_filters`, `num_res_blocks`, `init_weights`;
-- losses: `content_weight`, `vgg_weights`, `pixel_weight`, `pixel_loss`,
+- losses: `content_weight`, `vgg_weights`, `pixel_weight`, `pixel_loss`, `log_mse_floor`,
   `adversarial_weight`, `gp_weight`, `critic_steps`;
 - schedule: `epochs`, `steps_per_epoch`, `warmup_epochs`, `learning_rate`,
   `max_cpu_minutes`;
@@ -33,7 +33,7 @@ import json
 import types
 import typing
 
-from keras_deblur.losses import PIXEL_LOSSES
+from keras_deblur.losses import LOG_MSE_FLOOR, PIXEL_LOSSES
 from keras_deblur.models import GENERATOR_BUILDERS
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
@@ -109,6 +109,11 @@ class Recipe:
     )
     pixel_weight: float = _field(0.0, "losses", "Pixel loss weight (not in the paper).")
     pixel_loss: str = _field("mse", "losses", "Pixel loss.", choices=tuple(sorted(PIXEL_LOSSES)))
+    log_mse_floor: float = _field(
+        LOG_MSE_FLOOR,
+        "losses",
+        "Added to each crop's MSE by the log_mse loss (1e-4: 46 dB); larger leans toward MSE.",
+    )
     adversarial_weight: float = _field(1.0, "losses", "Weight of -D(fake) after the warm-up.")
     gp_weight: float = _field(10.0, "losses", "Gradient penalty weight.")
     critic_steps: int = _field(5, "losses", "Critic updates per generator update.")
@@ -310,10 +315,10 @@ def _check_values(recipe):
         raise ValueError(
             f"synthetic_ratio must be in [0, 1]. Received: synthetic_ratio={recipe.synthetic_ratio}"
         )
-    if recipe.max_cpu_minutes is not None and recipe.max_cpu_minutes <= 0:
-        raise ValueError(
-            f"max_cpu_minutes must be > 0. Received: max_cpu_minutes={recipe.max_cpu_minutes}"
-        )
+    for name in ("max_cpu_minutes", "log_mse_floor"):
+        value = getattr(recipe, name)
+        if value is not None and value <= 0:
+            raise ValueError(f"{name} must be > 0. Received: {name}={value}")
     for name in ("blur_exposures", "blur_fractions"):
         if getattr(recipe, name) == ():
             raise ValueError(f"{name} needs at least one value, or None for the default mix")

@@ -301,6 +301,7 @@ def _build_gan(recipe, steps_per_epoch, initialise):
         adversarial_weight=recipe.adversarial_weight,
         pixel_weight=recipe.pixel_weight,
         pixel_loss=recipe.pixel_loss,
+        log_mse_floor=recipe.log_mse_floor,
         jit_compile=recipe.jit_compile,
     )
     gan.build_optimizers()

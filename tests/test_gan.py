@@ -243,3 +243,12 @@ def test_psnr_means_leave_out_a_pair_where_either_image_is_identical():
     _update_psnr_pair(output, source, output_psnr, input_psnr)
     assert float(output.result()) == 31.0
     assert float(source.result()) == 29.5
+
+
+def test_compile_passes_the_log_mse_floor_to_the_pixel_loss():
+    sharp = np.zeros((1, 4, 4, 3), "float32")
+    fake = np.full((1, 4, 4, 3), 0.01, "float32")  # MSE 1e-4
+    for floor in (1e-4, 1e-2):
+        gan = _small_gan(pixel_loss="log_mse", log_mse_floor=floor, pixel_weight=1.0)
+        expected = 10 * np.log10(1e-4 + floor)
+        np.testing.assert_allclose(np.asarray(gan.pixel_loss(sharp, fake)), [expected], rtol=1e-5)
