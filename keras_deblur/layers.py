@@ -278,3 +278,26 @@ class DepthToSpace(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "block_size": self.block_size}
+
+
+@keras.saving.register_keras_serializable(package="keras_deblur")
+class CropToMatch(keras.layers.Layer):
+    """Crops the first input's bottom and right edges to the second input's height and width.
+
+    A stride-2 level of an odd-sized map has `ceil(n / 2)` pixels and comes back
+    with one row or column too many; this trims it before the skip is added
+    (TFLite: a STRIDED_SLICE builtin).
+
+    Shapes:
+        `[(batch, >= height, >= width, channels), (batch, height, width, any)]`
+        -> `(batch, height, width, channels)`.
+    """
+
+    def call(self, inputs):
+        x, reference = inputs
+        height, width = ops.shape(reference)[1], ops.shape(reference)[2]
+        return x[:, :height, :width, :]
+
+    def compute_output_shape(self, input_shapes):
+        (batch, _, _, channels), (_, height, width, _) = input_shapes
+        return (batch, height, width, channels)

@@ -37,6 +37,7 @@ missing download an error, or pass the path of
 import dataclasses
 import datetime
 import functools
+import inspect
 import json
 import logging
 import math
@@ -315,10 +316,13 @@ def build_generator_for(architecture, num_filters=None, num_res_blocks=None):
             f"architecture must be one of {list(GENERATOR_BUILDERS)}. "
             f"Received: architecture={architecture!r}"
         )
+    builder = GENERATOR_BUILDERS[architecture]
     sizes = {"num_filters": num_filters, "num_res_blocks": num_res_blocks}
-    return GENERATOR_BUILDERS[architecture](
-        **{key: value for key, value in sizes.items() if value is not None}
-    )
+    sizes = {key: value for key, value in sizes.items() if value is not None}
+    unknown = sorted(set(sizes) - set(inspect.signature(builder).parameters))
+    if unknown:
+        raise ValueError(f"architecture {architecture!r} has no {unknown[0]}; leave it unset")
+    return builder(**sizes)
 
 
 def _copy_weights(source, generator):

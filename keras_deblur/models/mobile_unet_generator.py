@@ -9,7 +9,8 @@ This one keeps the mobile design's way in and out (pixel unshuffle / shuffle
 x4, nothing thrown away) and adds two coarser levels:
 
 - 1/4: `widths[0]` channels; 1/8: `widths[1]`; 1/16: `widths[2]`;
-- down: a 2x2 stride-2 conv (a pixel unshuffle followed by a 1x1 conv);
+- down: a 2x2 stride-2 conv (a pixel unshuffle followed by a 1x1 conv; an odd
+  side is padded, and the way up crops it back);
 - up: a 1x1 conv to 4x the finer width, pixel shuffle x2, added to the skip;
 - residual blocks with channel attention, as in the mobile generator, on the
   way down (`blocks[i]` at level i) and one on the way up at each finer level.
@@ -22,7 +23,7 @@ identity.
 
 import keras
 
-from keras_deblur.layers import DepthToSpace, GlobalSkip, SpaceToDepth
+from keras_deblur.layers import CropToMatch, DepthToSpace, GlobalSkip, SpaceToDepth
 from keras_deblur.models.mobile_generator import conv, residual_block
 
 SCALE = 4
@@ -36,9 +37,10 @@ def _blocks(x, count, name):
 
 
 def _up(x, skip, level):
-    """1x1 conv to 4x the skip's width, pixel shuffle x2, plus the skip."""
+    """1x1 conv to 4x the skip's width, pixel shuffle x2, cropped to the skip, plus the skip."""
     x = conv(4 * skip.shape[-1], 1, f"up_{level}_conv")(x)
     x = DepthToSpace(2, name=f"up_{level}_shuffle")(x)
+    x = CropToMatch(name=f"up_{level}_crop")([x, skip])
     return keras.layers.Add(name=f"up_{level}_add")([x, skip])
 
 
@@ -56,7 +58,7 @@ def build_mobile_unet_generator(
         blocks: 3 ints. Residual blocks on the way down at each level (one
             more on the way up at the two finer ones). Defaults to (2, 2, 2).
         image_shape: tuple. Input shape without the batch axis. Defaults to
-            `(None, None, 3)`: any height and width that are multiples of 16
+            `(None, None, 3)`: any height and width that are multiples of 4
             (`keras_deblur.inference.deblur` pads other sizes).
         name: str. Model name.
 
