@@ -1,8 +1,11 @@
 """The U-Net candidate of the mobile design study: size, identity at init, any multiple of 4."""
 
+import functools
+
 import keras
 import numpy as np
 import pytest
+import test_mobile_generator
 
 from export.convert import convert_generator, list_operators
 from keras_deblur.inference import deblur
@@ -11,13 +14,7 @@ from keras_deblur.models.complexity import count_macs
 from keras_deblur.train import build_generator_for
 
 SMALL = {"widths": (8, 16, 16), "blocks": (1, 1, 1)}
-
-
-def _away_from_identity(generator, offset=0.02):
-    for layer in generator.layers:
-        if layer.weights:
-            layer.set_weights([w + offset for w in layer.get_weights()])
-    return generator
+_away_from_identity = functools.partial(test_mobile_generator._away_from_identity, offset=0.02)
 
 
 def test_unet_has_its_documented_size_within_the_phone_budget():

@@ -60,6 +60,23 @@ def residual_block(x, index, channel_attention=False):
     return keras.layers.Add(name=f"{name}_add")([x, y])
 
 
+def shuffle_head(blurred, filters):
+    """Pixel unshuffle x4, then a 3x3 conv + ReLU: `(b, H, W, 3)` -> `(b, H/4, W/4, filters)`."""
+    x = SpaceToDepth(SCALE, name="unshuffle")(blurred)
+    return conv(filters, 3, "head_conv", activation="relu")(x)
+
+
+def shuffle_tail(x, blurred):
+    """A zero-initialised 3x3 conv to 48 channels, pixel shuffle x4, tanh, added to `blurred`.
+
+    `(b, H/4, W/4, C)` -> `(b, H, W, 3)`, `clip(blurred + residual, -1, 1)`.
+    """
+    x = conv(3 * SCALE * SCALE, 3, "tail_conv", zero_init=True)(x)
+    x = DepthToSpace(SCALE, name="shuffle")(x)
+    residual = keras.layers.Activation("tanh", name="tail_tanh", dtype="float32")(x)
+    return GlobalSkip(name="global_skip", dtype="float32")([blurred, residual])
+
+
 def build_mobile_generator(
     num_filters=64,
     num_res_blocks=8,
@@ -101,12 +118,7 @@ def build_mobile_generator(
             f"Received: num_res_blocks={num_res_blocks}, num_filters={num_filters}"
         )
     blurred = keras.Input(shape=image_shape, name="blurred")
-    x = SpaceToDepth(SCALE, name="unshuffle")(blurred)
-    x = conv(num_filters, 3, "head_conv", activation="relu")(x)
+    x = shuffle_head(blurred, num_filters)
     for index in range(1, num_res_blocks + 1):
         x = residual_block(x, index, channel_attention)
-    x = conv(3 * SCALE * SCALE, 3, "tail_conv", zero_init=True)(x)
-    x = DepthToSpace(SCALE, name="shuffle")(x)
-    residual = keras.layers.Activation("tanh", name="tail_tanh", dtype="float32")(x)
-    outputs = GlobalSkip(name="global_skip", dtype="float32")([blurred, residual])
-    return keras.Model(blurred, outputs, name=name)
+    return keras.Model(blurred, shuffle_tail(x, blurred), name=name)

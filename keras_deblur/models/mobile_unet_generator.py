@@ -23,10 +23,9 @@ identity.
 
 import keras
 
-from keras_deblur.layers import CropToMatch, DepthToSpace, GlobalSkip, SpaceToDepth
-from keras_deblur.models.mobile_generator import conv, residual_block
+from keras_deblur.layers import CropToMatch, DepthToSpace
+from keras_deblur.models.mobile_generator import conv, residual_block, shuffle_head, shuffle_tail
 
-SCALE = 4
 LEVELS = 3
 
 
@@ -73,10 +72,9 @@ def build_mobile_unet_generator(
             f"Received: widths={widths}, blocks={blocks}"
         )
     blurred = keras.Input(shape=image_shape, name="blurred")
-    x = SpaceToDepth(SCALE, name="unshuffle")(blurred)
-    x = conv(widths[0], 3, "head_conv", activation="relu")(x)
+    x = shuffle_head(blurred, widths[0])
     skips = []
-    for level, (width, count) in enumerate(zip(widths, blocks)):
+    for level, (width, count) in enumerate(zip(widths, blocks, strict=True)):
         if level:
             x = conv(width, 2, f"down_{level}", strides=2, activation="relu")(x)
         x = _blocks(x, count, f"enc_{level}")
@@ -84,8 +82,4 @@ def build_mobile_unet_generator(
     for level in reversed(range(LEVELS - 1)):
         x = _up(x, skips[level], level)
         x = _blocks(x, 1, f"dec_{level}")
-    x = conv(3 * SCALE * SCALE, 3, "tail_conv", zero_init=True)(x)
-    x = DepthToSpace(SCALE, name="shuffle")(x)
-    residual = keras.layers.Activation("tanh", name="tail_tanh", dtype="float32")(x)
-    outputs = GlobalSkip(name="global_skip", dtype="float32")([blurred, residual])
-    return keras.Model(blurred, outputs, name=name)
+    return keras.Model(blurred, shuffle_tail(x, blurred), name=name)
