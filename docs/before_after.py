@@ -50,12 +50,21 @@ def main():
     blurred, _ = synthesize_blur(sharp, rng, kernel=kernel)
     images = (blurred, unsharp_mask(blurred), deblur(load_generator(args.weights), blurred), sharp)
     gains = [psnr(sharp, image) - psnr(sharp, blurred) for image in images[:3]]
-    print(f"{args.photo}: blurred {psnr(sharp, blurred):.2f} dB, kernel {kernel.shape[0]} px; "
-          f"gain unsharp {gains[1]:+.2f} dB, deblurred {gains[2]:+.2f} dB")
+    print(
+        f"{args.photo}: blurred {psnr(sharp, blurred):.2f} dB, kernel {kernel.shape[0]} px; "
+        f"gain unsharp {gains[1]:+.2f} dB, deblurred {gains[2]:+.2f} dB"
+    )
     top, left, size = (int(v) for v in args.crop.split(",")) if args.crop else (0, 0, 256)
     tiles = [image[top : top + size, left : left + size] for image in images]
-    texts = [LABELS[0], f"{LABELS[1]} {gains[1]:+.2f} dB", f"{LABELS[2]} {gains[2]:+.2f} dB", LABELS[3]]
-    row = np.concatenate([_labelled(tile, text) for tile, text in zip(tiles, texts)], axis=1)
+    texts = [
+        LABELS[0],
+        f"{LABELS[1]} {gains[1]:+.2f} dB",
+        f"{LABELS[2]} {gains[2]:+.2f} dB",
+        LABELS[3],
+    ]
+    row = np.concatenate(
+        [_labelled(tile, text) for tile, text in zip(tiles, texts, strict=True)], axis=1
+    )
     write_image(args.output, row)
     print(f"Wrote {args.output}")
 

@@ -36,7 +36,6 @@ missing download an error, or pass the path of
 
 import dataclasses
 import datetime
-import functools
 import inspect
 import json
 import logging

@@ -67,7 +67,8 @@ def test_mobile_generator_deblurs_odd_sizes_through_inference():
 
 
 def test_generator_builders_name_every_design():
-    assert set(GENERATOR_BUILDERS) == {"resnet", "mobile", "mobile_plain", "mobile_v1", "mobile_unet"}
+    designs = {"resnet", "mobile", "mobile_plain", "mobile_v1", "mobile_unet"}
+    assert set(GENERATOR_BUILDERS) == designs
     plain = GENERATOR_BUILDERS["mobile_plain"](num_filters=16, num_res_blocks=1)
     assert not any("attention" in layer.name for layer in plain.layers)
 
