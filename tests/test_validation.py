@@ -21,7 +21,12 @@ from keras_deblur.validation import (
     score_generator,
 )
 from keras_deblur.validation.pairs import blur_window
-from keras_deblur.validation.scoring import clustered_mean, format_table
+from keras_deblur.validation.scoring import (
+    VISIBLE_PSNR_DB,
+    clustered_mean,
+    format_table,
+    score_outputs,
+)
 
 
 @pytest.fixture()
@@ -141,6 +146,26 @@ def test_a_noisy_model_scores_negative_everywhere_and_unsharp_helps_shakes(manif
     difference = paired_difference(noisy, identity)
     for name in CLASSES:
         assert difference[name]["difference"] == pytest.approx(noisy["classes"][name]["gain"])
+
+
+def test_an_invisible_change_to_a_flat_shaken_crop_does_not_move_its_gain(manifest, photo_dir):
+    pairs = load_pairs(manifest, [str(photo_dir)], whole=False)
+    index = next(i for i, s in enumerate(pairs.samples) if s["class"] == "short")
+    flat = np.full_like(pairs.sharp[index], 128)
+    pairs.sharp[index] = flat
+    pairs.blurred[index] = flat.copy()
+    pairs.blurred[index][0, 0, 0] += 1  # a shake that left the crop at ~80 dB
+    outputs = list(pairs.blurred)
+    rounded = flat.copy()
+    rounded[:2, :, 0] += 1  # two rows one level off: ~60 dB, invisible
+    outputs[index] = rounded
+    row = score_outputs(pairs, outputs, with_ssim=False)["samples"][index]
+    assert row["psnr_blurred"] > 70 and VISIBLE_PSNR_DB < row["psnr_deblurred"] < 70
+    assert row["gain"] == 0.0
+    checker = 6 * (np.indices(flat.shape).sum(0) % 2)
+    outputs[index] = (flat + checker).astype(np.uint8)
+    visible = score_outputs(pairs, outputs, with_ssim=False)["samples"][index]
+    assert visible["gain"] < -3.0  # a visible +-6-level pattern still costs
 
 
 def test_clustered_error_is_over_photos_and_larger_than_over_crops():
