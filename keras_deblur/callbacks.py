@@ -349,6 +349,28 @@ class BestGeneratorSaver(keras.callbacks.Callback):
         logger.info("New best %s=%.3f: saved %s", self.monitor, self.best, self.path)
 
 
+class SkippedValidationAsNaN(keras.callbacks.Callback):
+    """Logs NaN for validation keys on the epochs that were not validated.
+
+    `fit(validation_freq=...)` leaves those keys out, and the CSV logger fixes
+    its columns from one epoch's logs: without this a log whose first epoch
+    skipped validation would never get the columns, and a resumed log would
+    shift its rows. Put it before `CSVLogger` and `TensorBoard`.
+
+    Args:
+        keys: iterable of str, e.g. `("val_psnr", "val_ssim")`.
+    """
+
+    def __init__(self, keys):
+        super().__init__()
+        self.keys = tuple(keys)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            for key in self.keys:
+                logs.setdefault(key, math.nan)
+
+
 class LearningRateLogger(keras.callbacks.Callback):
     """Adds both optimizers' current learning rates to the epoch logs.
 

@@ -9,6 +9,8 @@ from keras import ops
 from keras_deblur import losses
 from keras_deblur.metrics import psnr_tf, ssim_tf
 
+TEST_METRICS = ("psnr", "ssim", "input_psnr")
+
 
 class DeblurGAN(keras.Model):
     """A generator and a critic trained together with WGAN-GP + perceptual loss.
@@ -293,6 +295,7 @@ class DeblurGAN(keras.Model):
         }
 
     def test_step(self, data):
+        """One validation batch; the logs are `TEST_METRICS` (fit prefixes them with "val_")."""
         blurred, sharp = data
         deblurred = self.generator(blurred, training=False)
         _update_psnr_pair(

@@ -135,7 +135,9 @@ class Recipe:
         "Folders holding the fixed validation set's photos (keras_deblur.validation): score it "
         "and keep the generator with the best val_score (default: none, best val_psnr).",
     )
-    validation_every: int = _field(1, "validation", "Score the fixed set every N epochs.")
+    validation_every: int = _field(
+        1, "validation", "Validate (val photos and fixed set) every N epochs and at the last."
+    )
     num_samples: int = _field(3, "validation", "Before/after sample images per epoch.")
     snapshots: bool = _field(False, "validation", "Save the generator after every epoch.")
     keep_checkpoints: int = _field(3, "validation", "Checkpoints to keep.")

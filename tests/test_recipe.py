@@ -4,11 +4,13 @@ import csv
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 from absl import flags
 from test_train_cli import TINY
 
 from keras_deblur import train
+from keras_deblur.gan import TEST_METRICS
 from keras_deblur.recipe import FIELD_NAMES, PRESETS, Recipe, get_preset
 
 
@@ -82,6 +84,21 @@ def test_resume_restores_the_saved_recipe_and_applies_only_the_flags_given(tmp_p
         rows = list(csv.DictReader(file))
     for column in ("cpu_minutes", "wall_minutes"):  # the resumed run keeps counting
         assert 0 < float(rows[0][column]) < float(rows[1][column])
+
+
+def test_validation_runs_every_n_epochs_and_at_the_last_with_nan_between(tmp_path):
+    run_dir = tmp_path / "run"
+    recipe = Recipe(**dict(TINY, epochs=3, validation_every=2))
+    assert train.validation_epochs(recipe) == [2, 3]
+    train.train(recipe, str(run_dir))
+    train.resume(str(run_dir), epochs=6)  # validates epochs 4 and 6, appending to the log
+    with open(run_dir / "training_log.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["epoch"] for row in rows] == ["0", "1", "2", "3", "4", "5"]
+    validated = [np.isfinite(float(row["val_psnr"])) for row in rows]
+    assert validated == [False, True, True, True, False, True]
+    assert all(np.isfinite(float(rows[1][f"val_{name}"])) for name in TEST_METRICS)
+    assert all(np.isfinite(float(row["cpu_minutes"])) for row in rows)  # columns did not shift
 
 
 @pytest.mark.parametrize(
