@@ -305,11 +305,8 @@ class DeblurGAN(keras.Model):
             psnr_tf(sharp, blurred),
         )
         self.ssim_tracker.update_state(ssim_tf(sharp, deblurred))
-        return {
-            "psnr": self.psnr_tracker.result(),
-            "ssim": self.ssim_tracker.result(),
-            "input_psnr": self.input_psnr_tracker.result(),
-        }
+        trackers = (self.psnr_tracker, self.ssim_tracker, self.input_psnr_tracker)
+        return {name: t.result() for name, t in zip(TEST_METRICS, trackers, strict=True)}
 
 
 def _weighted_term(weight, loss_fn, sharp, fake):
