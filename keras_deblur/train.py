@@ -326,20 +326,45 @@ def build_generator_for(architecture, num_filters=None, num_res_blocks=None):
 
 
 def _copy_weights(source, generator):
-    """Loads the generator `source` (preset name or `.keras`) into `generator`, same shapes."""
+    """Loads the generator `source` (preset name or `.keras`) into `generator`.
+
+    Same weight shapes: copied in order. Otherwise layer by layer by name, so a
+    generator with more residual blocks can start from one with fewer: every
+    layer of `source` must exist in `generator` with the same shapes, and the
+    new layers keep their initialisation (a new mobile residual block starts
+    with its last conv at zero, so the grown generator computes what `source` did).
+    """
     from keras_deblur.models.loading import load_generator
 
     pretrained = load_generator(source)
     shapes = [tuple(w.shape) for w in pretrained.weights]
-    expected = [tuple(w.shape) for w in generator.weights]
-    if shapes != expected:
-        raise ValueError(
-            f"{source}: init_weights do not fit the generator being trained "
-            f"({len(shapes)} weight tensors, expected {len(expected)}; check --architecture, "
-            "--num_filters and --num_res_blocks)"
-        )
-    generator.set_weights(pretrained.get_weights())
-    logger.info("Generator initialised from %s", source)
+    if shapes == [tuple(w.shape) for w in generator.weights]:
+        generator.set_weights(pretrained.get_weights())
+        logger.info("Generator initialised from %s", source)
+        return
+    targets = {layer.name: layer for layer in generator.layers}
+    copied = set()
+    for layer in (layer for layer in pretrained.layers if layer.weights):
+        target = targets.get(layer.name)
+        if target is None or _shapes(target) != _shapes(layer):
+            raise ValueError(
+                f"{source}: init_weights do not fit the generator being trained (its layer "
+                f"{layer.name!r} has no counterpart of the same shape; check --architecture, "
+                "--num_filters and --num_res_blocks)"
+            )
+        target.set_weights(layer.get_weights())
+        copied.add(layer.name)
+    new = [layer.name for layer in generator.layers if layer.weights and layer.name not in copied]
+    logger.info(
+        "Generator initialised from %s; %d new layers keep their initialisation: %s",
+        source,
+        len(new),
+        ", ".join(new),
+    )
+
+
+def _shapes(layer):
+    return [tuple(w.shape) for w in layer.weights]
 
 
 def _adam(learning_rate, total_steps):

@@ -248,6 +248,34 @@ def test_init_weights_fine_tunes_the_pretrained_generator_and_refuses_other_size
     assert any(np.abs(w).max() > 0 for w in tuned[-2:])  # not the identity initialisation
 
 
+def test_init_weights_grows_the_generator_by_residual_blocks_without_changing_its_output(tmp_path):
+    from keras_deblur.models.loading import load_generator
+
+    recipe = Recipe(
+        **dict(
+            TINY,
+            architecture="mobile",
+            num_filters=None,
+            num_res_blocks=10,  # the shipped generator has 8
+            epochs=1,
+            steps_per_epoch=1,
+            warmup_epochs=1,
+            content_weight=0.0,
+            pixel_weight=1.0,
+            learning_rate=0.0,
+            init_weights="mobile",
+        )
+    )
+    result = train.train(recipe, str(tmp_path / "grown"))
+    shipped = load_generator("mobile")
+    grown = keras.saving.load_model(result.final_generator, safe_mode=True)
+    assert grown.count_params() > shipped.count_params()
+    blurred = np.random.default_rng(0).uniform(-1, 1, (1, 64, 64, 3)).astype("float32")
+    expected = shipped(blurred).numpy()
+    assert np.abs(expected - blurred).max() > 1e-2  # the shipped weights are not the identity
+    np.testing.assert_allclose(grown(blurred).numpy(), expected, atol=1e-5)
+
+
 def test_log_mse_mobile_run_snapshots_every_epoch_and_stops_at_its_cpu_budget(tmp_path):
     run_dir = str(tmp_path / "run")
     recipe = Recipe(
