@@ -20,7 +20,7 @@ from keras_deblur.validation import (
     save_manifest,
     score_generator,
 )
-from keras_deblur.validation.pairs import blur_window
+from keras_deblur.validation.pairs import window_pair
 from keras_deblur.validation.scoring import (
     VISIBLE_PSNR_DB,
     clustered_mean,
@@ -94,7 +94,7 @@ def test_a_crop_is_blurred_as_the_whole_photo_would_be():
     kernel /= kernel.sum()
     whole, _ = synthesize_blur(photo, rng, kernel=kernel)
     for window in ([0, 0, 32, 32], [40, 50, 32, 32], [68, 88, 32, 32]):
-        blurred, sharp = blur_window(photo, window, kernel)
+        blurred, sharp = window_pair(photo, window, kernel)
         top, left, height, width = window
         expected = whole[top : top + height, left : left + width]
         # Same pixels up to float rounding of a different-size filter.

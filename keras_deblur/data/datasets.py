@@ -54,7 +54,7 @@ from keras_deblur.data.images import (
     to_rgb_uint8,
     write_image,
 )
-from keras_deblur.data.motion_blur import random_psf, synthesize_blur
+from keras_deblur.data.motion_blur import blur_window, random_psf, synthesize_blur
 from keras_deblur.inference import to_model_range
 
 logger = logging.getLogger(__name__)
@@ -304,35 +304,23 @@ def _draw_noise(rng, blur_options):
     return float(np.sqrt(noise_std**2 + read_variance)), 2.0 * shot_share * level**2
 
 
-def _blur_window(sharp, rng, kernel, top, left, size, blur_options):
-    """Blurs, adds noise to and compresses one window of `sharp`; returns both windows.
-
-    Only the window plus a kernel-radius margin is blurred: the same pixels as
-    blurring the whole image and cropping afterwards, for a fraction of the work.
-    """
-    height, width = size
-    margin = kernel.shape[0] // 2
-    region_top, region_left = max(top - margin, 0), max(left - margin, 0)
-    region = sharp[
-        region_top : min(top + height + margin, sharp.shape[0]),
-        region_left : min(left + width + margin, sharp.shape[1]),
-    ]
+def _degrade_window(sharp, rng, kernel, top, left, size, blur_options):
+    """Blurs, adds noise to and compresses one window of `sharp`; returns both windows."""
     noise_std, shot_noise = _draw_noise(rng, blur_options)
-    blurred, _ = synthesize_blur(
-        region,
+    blurred, sharp = blur_window(
+        sharp,
+        (top, left, *size),
         rng,
-        kernel=kernel,
+        kernel,
         gamma=blur_options.get("gamma", 1.0),
         noise_std=noise_std,
         shot_noise=shot_noise,
     )
-    row, col = top - region_top, left - region_left
-    blurred = blurred[row : row + height, col : col + width]
     jpeg_ratio = blur_options.get("jpeg_ratio", 0.0)
     if jpeg_ratio and rng.random() < jpeg_ratio:
         low, high = blur_options.get("jpeg_quality", JPEG_QUALITY)
         blurred = jpeg_compress(blurred, int(rng.integers(low, high + 1)))
-    return blurred, sharp[top : top + height, left : left + width]
+    return blurred, sharp
 
 
 def _blur_on_the_fly(sharp_path, rng, crop_size, training, augment, blur_options, photos):
@@ -348,7 +336,7 @@ def _blur_on_the_fly(sharp_path, rng, crop_size, training, augment, blur_options
         sharp = _cover(sharp, crop_size)
         top, left = _window(rng, sharp.shape, crop_size, training)
         size = (crop_size, crop_size)
-    blurred, sharp = _blur_window(sharp, rng, kernel, top, left, size, blur_options)
+    blurred, sharp = _degrade_window(sharp, rng, kernel, top, left, size, blur_options)
     if augment:
         blurred, sharp = random_dihedral(rng, blurred, sharp)
     return blurred, sharp
@@ -360,7 +348,7 @@ def _procedural_pair(rng, crop_size, blur_options, leaf_options):
     margin = kernel.shape[0] // 2
     side = crop_size + 2 * margin
     sharp = dead_leaves_image(rng, (side, side), **leaf_options)
-    return _blur_window(sharp, rng, kernel, margin, margin, (crop_size, crop_size), blur_options)
+    return _degrade_window(sharp, rng, kernel, margin, margin, (crop_size, crop_size), blur_options)
 
 
 def _make_example(load, crop_size, training, *args):

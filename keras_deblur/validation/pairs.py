@@ -16,7 +16,7 @@ import numpy as np
 
 from keras_deblur.data.embedded import EMBEDDED, photo_paths
 from keras_deblur.data.images import read_image, to_rgb_uint8, write_image
-from keras_deblur.data.motion_blur import synthesize_blur
+from keras_deblur.data.motion_blur import blur_window
 from keras_deblur.validation.manifest import file_sha256
 
 # Where the held-out photos live by default: the open photos' val split
@@ -94,8 +94,8 @@ def find_photos(manifest, sources=DEFAULT_PHOTO_SOURCES):
     return found
 
 
-def blur_window(photo, window, kernel):
-    """Blurs one window of a photo as blurring the whole photo would.
+def window_pair(photo, window, kernel):
+    """The (blurred, sharp) pair of one window of a photo, blurred as the whole photo would be.
 
     Args:
         photo: uint8 array `(H, W, 3)`. The sharp photo.
@@ -105,17 +105,13 @@ def blur_window(photo, window, kernel):
     Returns:
         `(blurred, sharp)`: uint8 arrays `(height, width, 3)`.
     """
-    top, left, height, width = window
-    sharp = photo[top : top + height, left : left + width]
     if kernel is None:
+        top, left, height, width = window
+        sharp = photo[top : top + height, left : left + width]
         return sharp.copy(), sharp.copy()
-    margin = max(kernel.shape) // 2 + 1
-    y0, x0 = max(top - margin, 0), max(left - margin, 0)
-    y1 = min(top + height + margin, photo.shape[0])
-    x1 = min(left + width + margin, photo.shape[1])
     # The kernel is given, so the generator draws nothing (no noise either).
-    blurred, _ = synthesize_blur(photo[y0:y1, x0:x1], np.random.default_rng(0), kernel=kernel)
-    return blurred[top - y0 : top - y0 + height, left - x0 : left - x0 + width], sharp.copy()
+    blurred, sharp = blur_window(photo, window, np.random.default_rng(0), kernel)
+    return blurred, sharp.copy()
 
 
 def load_pairs(manifest, sources=DEFAULT_PHOTO_SOURCES, whole=None):
@@ -137,7 +133,7 @@ def load_pairs(manifest, sources=DEFAULT_PHOTO_SOURCES, whole=None):
         if whole is not None and sample["whole"] != whole:
             continue
         kernel = manifest["kernels"][sample["kernel"]] if sample["kernel"] else None
-        blurred, sharp = blur_window(photos[sample["photo"]], sample["window"], kernel)
+        blurred, sharp = window_pair(photos[sample["photo"]], sample["window"], kernel)
         pairs.samples.append(sample)
         pairs.blurred.append(blurred)
         pairs.sharp.append(sharp)
