@@ -334,11 +334,10 @@ def _copy_weights(source, generator):
     new layers keep their initialisation (a new mobile residual block starts
     with its last conv at zero, so the grown generator computes what `source` did).
     """
-    from keras_deblur.models.loading import load_generator
+    from keras_deblur.models.loading import load_generator, weight_shapes
 
     pretrained = load_generator(source)
-    shapes = [tuple(w.shape) for w in pretrained.weights]
-    if shapes == [tuple(w.shape) for w in generator.weights]:
+    if weight_shapes(pretrained) == weight_shapes(generator):
         generator.set_weights(pretrained.get_weights())
         logger.info("Generator initialised from %s", source)
         return
@@ -346,7 +345,7 @@ def _copy_weights(source, generator):
     copied = set()
     for layer in (layer for layer in pretrained.layers if layer.weights):
         target = targets.get(layer.name)
-        if target is None or _shapes(target) != _shapes(layer):
+        if target is None or weight_shapes(target) != weight_shapes(layer):
             raise ValueError(
                 f"{source}: init_weights do not fit the generator being trained (its layer "
                 f"{layer.name!r} has no counterpart of the same shape; check --architecture, "
@@ -361,10 +360,6 @@ def _copy_weights(source, generator):
         len(new),
         ", ".join(new),
     )
-
-
-def _shapes(layer):
-    return [tuple(w.shape) for w in layer.weights]
 
 
 def _adam(learning_rate, total_steps):

@@ -7,6 +7,8 @@ least as well as each on the fixed validation set (MODEL_CARD.md, stage 9).
 
 import numpy as np
 
+from keras_deblur.models.loading import weight_shapes
+
 
 def average_generators(generators, names=None):
     """The element-wise mean of the weights of generators of the same design.
@@ -26,9 +28,9 @@ def average_generators(generators, names=None):
     if not generators:
         raise ValueError("average_generators needs at least one generator")
     names = names or [generator.name for generator in generators]
-    shapes = [tuple(w.shape) for w in generators[0].weights]
+    shapes = weight_shapes(generators[0])
     for generator, name in zip(generators[1:], names[1:], strict=True):
-        other = [tuple(w.shape) for w in generator.weights]
+        other = weight_shapes(generator)
         if other != shapes:
             raise ValueError(
                 f"{name}: weights do not match {names[0]}'s "

@@ -10,6 +10,11 @@ from keras_deblur.models.generator import build_generator
 from keras_deblur.pretrained import PRESETS, preset_path
 
 
+def weight_shapes(layer):
+    """The shapes of a layer's or model's weights, in order: what must match to copy them."""
+    return [tuple(w.shape) for w in layer.weights]
+
+
 def _check_generator(model, path):
     inputs, outputs = model.inputs, model.outputs
     if (
