@@ -73,6 +73,7 @@ class DeblurGAN(keras.Model):
         pixel_weight=0.0,
         pixel_loss="mse",
         log_mse_floor=losses.LOG_MSE_FLOOR,
+        harm_weight=0.0,
         **kwargs,
     ):
         """Configures training.
@@ -94,6 +95,8 @@ class DeblurGAN(keras.Model):
                 most blurred crops do not dominate). Defaults to "mse".
             log_mse_floor: float > 0. Added to each sample's MSE by "log_mse".
                 Defaults to `losses.LOG_MSE_FLOOR` (1e-4).
+            harm_weight: float. Weight of `losses.harm_loss`, the dB each sample's
+                output lost against its input. Defaults to 0.
             **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`).
                 Under the "mixed_float16" policy both optimizers are wrapped
                 in `keras.optimizers.LossScaleOptimizer`.
@@ -105,6 +108,7 @@ class DeblurGAN(keras.Model):
             content_weight=content_weight,
             adversarial_weight=adversarial_weight,
             pixel_weight=pixel_weight,
+            harm_weight=harm_weight,
         )
         negative = {name: value for name, value in weights.items() if value < 0}
         if negative:
@@ -128,6 +132,7 @@ class DeblurGAN(keras.Model):
         self.critic_steps = int(critic_steps)
         self.adversarial_weight = float(adversarial_weight)
         self.pixel_weight = float(pixel_weight)
+        self.harm_weight = float(harm_weight)
         self.pixel_loss = losses.PIXEL_LOSSES[pixel_loss]
         if pixel_loss == "log_mse":
             self.pixel_loss = functools.partial(losses.log_mse_loss, floor=float(log_mse_floor))
@@ -255,10 +260,14 @@ class DeblurGAN(keras.Model):
                 adversarial = ops.zeros((ops.shape(fake)[0],), "float32")
             perceptual = _weighted_term(self.content_weight, self.perceptual_loss, sharp, fake)
             pixel = _weighted_term(self.pixel_weight, self.pixel_loss, sharp, fake)
+            harm = _weighted_term(
+                self.harm_weight, lambda s, f: losses.harm_loss(s, f, blurred), sharp, fake
+            )
             per_sample = (
                 self.adversarial_weight * adversarial
                 + self.content_weight * perceptual
                 + self.pixel_weight * pixel
+                + self.harm_weight * harm
             )
             g_loss = ops.sum(per_sample) / global_batch
             scaled = _scale_loss(self.g_optimizer, g_loss)

@@ -110,6 +110,32 @@ def log_mse_loss(sharp, fake, floor=LOG_MSE_FLOOR):
 
 PIXEL_LOSSES = {"mse": pixel_mse_loss, "log_mse": log_mse_loss}
 
+# Floor of the harm term's MSEs: 1e-5 in [-1, 1] units is 56 dB PSNR, so damage
+# to an unblurred crop costs from well above the 45 dB a sharp photo must keep.
+HARM_FLOOR = 1e-5
+
+
+def harm_loss(sharp, fake, blurred, floor=HARM_FLOOR):
+    """The dB a sample's output has lost against its own input: `max(0, PSNR_in - PSNR_out)`.
+
+    Zero wherever the generator does no harm, whatever its gain; a crop left
+    nearly sharp (the input at 45-70 dB, as an unblurred photo or its defocused
+    background) pays in plain dB on its own PSNR for any damage, which the
+    log-MSE term with its floor lets pass almost free.
+
+    Args:
+        sharp: tensor `(batch, H, W, 3)` in [-1, 1].
+        fake: tensor `(batch, H, W, 3)` in [-1, 1]: the generator's output.
+        blurred: tensor `(batch, H, W, 3)` in [-1, 1]: its input.
+        floor: float > 0. Added to both MSEs. Defaults to `HARM_FLOOR`.
+
+    Returns:
+        float32 tensor `(batch,)`, in dB, >= 0.
+    """
+    output_error = pixel_mse_loss(sharp, fake) + floor
+    input_error = pixel_mse_loss(sharp, blurred) + floor
+    return ops.relu((10.0 / 2.302585092994046) * ops.log(output_error / input_error))
+
 
 def gradient_penalty(critic, real, fake, alpha, epsilon=1e-12):
     """WGAN-GP penalty `(||grad_x D(x)|| - 1)^2` at interpolates of real and fake.

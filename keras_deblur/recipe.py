@@ -16,10 +16,11 @@ Fields, by group:
 
 - data: `paired_dirs`, `sharp_dirs`, `val_paired_dirs`, `val_sharp_dirs`,
   `synthetic_ratio`, `crop_size`, `batch_size`, `blur_exposures`,
-  `blur_fractions`, `unblurred_ratio`, `procedural_ratio`, `augment`,
+  `blur_fractions`, `unblurred_ratio`, `depth_of_field_ratio`, `procedural_ratio`, `augment`,
   `noise_ratio`, `jpeg_ratio`, `max_pixels`;
 - model: `architecture`, `num_filters`, `num_res_blocks`, `init_weights`;
 - losses: `content_weight`, `vgg_weights`, `pixel_weight`, `pixel_loss`, `log_mse_floor`,
+  `harm_weight`,
   `adversarial_weight`, `gp_weight`, `critic_steps`;
 - schedule: `epochs`, `steps_per_epoch`, `warmup_epochs`, `learning_rate`,
   `max_cpu_minutes`;
@@ -78,6 +79,12 @@ class Recipe:
         None, "data", "Synthetic blur exposure fractions in (0, 1]."
     )
     unblurred_ratio: float = _field(0.0, "data", "Share of synthetic pairs left unblurred.")
+    depth_of_field_ratio: float = _field(
+        0.0,
+        "data",
+        "Share of synthetic pairs whose sharp image first gets synthetic shallow depth of field "
+        "(kept in the target).",
+    )
     procedural_ratio: float = _field(
         0.0, "data", "Share of synthetic pairs from the endless dead-leaves image stream."
     )
@@ -113,6 +120,11 @@ class Recipe:
         LOG_MSE_FLOOR,
         "losses",
         "Added to each crop's MSE by the log_mse loss (1e-4: 46 dB); larger leans toward MSE.",
+    )
+    harm_weight: float = _field(
+        0.0,
+        "losses",
+        "Weight of the harm term: each crop's dB lost against its blurred input (0: none).",
     )
     adversarial_weight: float = _field(1.0, "losses", "Weight of -D(fake) after the warm-up.")
     gp_weight: float = _field(10.0, "losses", "Gradient penalty weight.")
@@ -213,7 +225,7 @@ class Recipe:
             options["exposure"] = self.blur_exposures
         if self.blur_fractions:
             options["fraction"] = self.blur_fractions
-        for name in ("unblurred_ratio", "noise_ratio", "jpeg_ratio"):
+        for name in ("unblurred_ratio", "depth_of_field_ratio", "noise_ratio", "jpeg_ratio"):
             if getattr(self, name):
                 options[name] = getattr(self, name)
         return options
@@ -294,7 +306,13 @@ def _check_values(recipe):
     _at_least(recipe, "num_res_blocks", 0, allow_none=True)
     _at_least(recipe, "validation_every", 1)
     _at_least(recipe, "num_samples", 0)
-    for name in ("learning_rate", "content_weight", "pixel_weight", "adversarial_weight"):
+    for name in (
+        "learning_rate",
+        "content_weight",
+        "pixel_weight",
+        "harm_weight",
+        "adversarial_weight",
+    ):
         _at_least(recipe, name, 0)
     _at_least(recipe, "gp_weight", 0)
     if recipe.crop_size % 4:
@@ -310,7 +328,7 @@ def _check_values(recipe):
         raise ValueError(
             f"unblurred_ratio must be in [0, 1). Received: unblurred_ratio={recipe.unblurred_ratio}"
         )
-    for name in ("procedural_ratio", "noise_ratio", "jpeg_ratio"):
+    for name in ("procedural_ratio", "depth_of_field_ratio", "noise_ratio", "jpeg_ratio"):
         if not 0.0 <= getattr(recipe, name) <= 1.0:
             raise ValueError(f"{name} must be in [0, 1]. Received: {name}={getattr(recipe, name)}")
     if not 0.0 <= recipe.synthetic_ratio <= 1.0:

@@ -303,6 +303,7 @@ def _build_gan(recipe, steps_per_epoch, initialise):
         pixel_weight=recipe.pixel_weight,
         pixel_loss=recipe.pixel_loss,
         log_mse_floor=recipe.log_mse_floor,
+        harm_weight=recipe.harm_weight,
         jit_compile=recipe.jit_compile,
     )
     gan.build_optimizers()

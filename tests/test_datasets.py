@@ -299,6 +299,30 @@ def test_unblurred_ratio_leaves_that_share_of_pairs_sharp(tmp_path):
     assert not any(np.array_equal(blurred, sharp) for blurred, sharp in pairs)
 
 
+def test_depth_of_field_ratio_softens_that_share_of_targets_and_keeps_it_in_them(tmp_path):
+    photos = _write_photos(str(tmp_path), count=1) * 20
+
+    def detail(image):
+        return np.abs(np.diff(image, axis=1)).mean()
+
+    plain = _as_list(synthetic_dataset(photos, crop_size=32, seed=3, unblurred_ratio=1.0))
+    defocused = _as_list(
+        synthetic_dataset(
+            photos, crop_size=32, seed=3, unblurred_ratio=1.0, depth_of_field_ratio=0.5
+        )
+    )
+    # Unblurred pairs keep their target as input: the defocus is the target's own.
+    assert all(np.array_equal(blurred, sharp) for blurred, sharp in defocused)
+    softer = [detail(d[1]) < 0.9 * detail(p[1]) for p, d in zip(plain, defocused, strict=True)]
+    assert 4 <= sum(softer) <= 16  # about half of 20
+    leaves = _as_list(
+        procedural_dataset(32, seed=1, unblurred_ratio=1.0, depth_of_field_ratio=1.0).take(4)
+    )
+    assert all(np.array_equal(blurred, sharp) for blurred, sharp in leaves)
+    with pytest.raises(ValueError, match="depth_of_field_ratio"):
+        synthetic_dataset(photos, crop_size=32, depth_of_field_ratio=1.5)
+
+
 def test_sharp_photos_are_decoded_once_and_read_again_when_replaced(tmp_path, monkeypatch):
     from keras_deblur.data import datasets as datasets_module
 

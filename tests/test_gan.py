@@ -252,3 +252,24 @@ def test_compile_passes_the_log_mse_floor_to_the_pixel_loss():
         gan = _small_gan(pixel_loss="log_mse", log_mse_floor=floor, pixel_weight=1.0)
         expected = 10 * np.log10(1e-4 + floor)
         np.testing.assert_allclose(np.asarray(gan.pixel_loss(sharp, fake)), [expected], rtol=1e-5)
+
+
+def test_harm_weight_adds_the_db_each_crop_lost_to_the_generator_loss():
+    sharp = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 16, 16, 3)).astype("float32")
+    # Unblurred pairs: any change the generator makes is harm.
+    unblurred = tf.data.Dataset.from_tensor_slices((sharp, sharp)).batch(2)
+    for harm_weight in (0.0, 2.0):
+        gan = _small_gan(
+            content_weight=0.0,
+            adversarial_weight=0.0,
+            pixel_weight=1.0,
+            harm_weight=harm_weight,
+            dropout_rate=0.0,
+        )
+        # Measured before the step changes the weights.
+        fake = gan.generator(sharp)
+        harm = np.asarray(losses.harm_loss(sharp, fake, sharp)).mean()
+        expected = np.asarray(losses.pixel_mse_loss(sharp, fake)).mean() + harm_weight * harm
+        history = gan.fit(unblurred, epochs=1, verbose=0)
+        assert harm > 1.0  # an untrained generator changes its input
+        np.testing.assert_allclose(history.history["generator_loss"][0], expected, rtol=1e-3)

@@ -147,3 +147,18 @@ def test_log_mse_loss_is_each_crops_error_in_db_with_a_floor():
     halved = np.asarray(losses.log_mse_loss(sharp, fake / np.sqrt(2), floor=1e-12))
     full = np.asarray(losses.log_mse_loss(sharp, fake, floor=1e-12))
     np.testing.assert_allclose((full - halved)[:2], [3.0103, 3.0103], atol=1e-3)
+
+
+def test_harm_loss_charges_only_the_db_lost_against_the_input():
+    sharp = _images((3, 8, 8, 3), 0) * 0.5
+    blurred = sharp + 0.1 * _images((3, 8, 8, 3), 1)
+    better = sharp + 0.05 * _images((3, 8, 8, 3), 1)
+    assert np.all(np.asarray(losses.harm_loss(sharp, better, blurred)) == 0)
+    worse = sharp + 0.2 * _images((3, 8, 8, 3), 1)  # twice the error: 4x the MSE, ~6 dB
+    harm = np.asarray(losses.harm_loss(sharp, worse, blurred, floor=1e-12))
+    np.testing.assert_allclose(harm, 10 * np.log10(4.0), rtol=1e-4)
+    # An unblurred input: any change is harm, measured from the floor.
+    changed = sharp + 1e-2
+    harm = np.asarray(losses.harm_loss(sharp, changed, sharp))
+    expected = 10 * np.log10((1e-4 + losses.HARM_FLOOR) / losses.HARM_FLOOR)
+    np.testing.assert_allclose(harm, expected, rtol=1e-3)

@@ -44,6 +44,12 @@ from keras_deblur.data.augment import (
     random_rescale,
 )
 from keras_deblur.data.dead_leaves import dead_leaves_image
+from keras_deblur.data.depth_of_field import (
+    MAX_RADIUS_RANGE,
+    layered_dead_leaves,
+    margin_for,
+    photo_depth_of_field,
+)
 from keras_deblur.data.embedded import embedded_photo_paths
 from keras_deblur.data.images import (
     IMAGE_EXTENSIONS,
@@ -67,7 +73,11 @@ VALIDATION_SEED = 0
 _SIZE_MULTIPLE = 4
 _KERNEL_OPTIONS = ("max_length", "exposure", "fraction", "num_steps")
 _DEGRADATION_OPTIONS = ("noise_ratio", "noise_levels", "jpeg_ratio", "jpeg_quality")
-_BLUR_OPTIONS = _KERNEL_OPTIONS + ("gamma", "noise_std", "unblurred_ratio") + _DEGRADATION_OPTIONS
+_BLUR_OPTIONS = (
+    _KERNEL_OPTIONS
+    + ("gamma", "noise_std", "unblurred_ratio", "depth_of_field_ratio")
+    + _DEGRADATION_OPTIONS
+)
 # Sensor noise of the noisy pairs: its standard deviation at mid-grey, in levels
 # of 255, is drawn from this range; most of it is shot noise, as in daylight.
 NOISE_LEVELS = (1.0, 4.0)
@@ -336,18 +346,49 @@ def _blur_on_the_fly(sharp_path, rng, crop_size, training, augment, blur_options
         sharp = _cover(sharp, crop_size)
         top, left = _window(rng, sharp.shape, crop_size, training)
         size = (crop_size, crop_size)
+    if _draws_depth_of_field(rng, blur_options):
+        sharp, top, left = _defocused_region(sharp, rng, kernel, (top, left, *size))
     blurred, sharp = _degrade_window(sharp, rng, kernel, top, left, size, blur_options)
     if augment:
         blurred, sharp = random_dihedral(rng, blurred, sharp)
     return blurred, sharp
 
 
+def _draws_depth_of_field(rng, blur_options):
+    """True for the `depth_of_field_ratio` share of pairs (no draw when the share is 0)."""
+    ratio = blur_options.get("depth_of_field_ratio", 0.0)
+    return bool(ratio) and rng.random() < ratio
+
+
+def _defocused_region(sharp, rng, kernel, window):
+    """The window plus the blur's and the defocus's margins, given synthetic depth of field.
+
+    Returns the region and the window's top-left corner inside it, so the shake
+    that follows blurs the defocused scene as a camera would.
+    """
+    top, left, height, width = window
+    margin = kernel.shape[0] // 2 + margin_for(MAX_RADIUS_RANGE[1])
+    region_top, region_left = max(top - margin, 0), max(left - margin, 0)
+    region = sharp[
+        region_top : min(top + height + margin, sharp.shape[0]),
+        region_left : min(left + width + margin, sharp.shape[1]),
+    ]
+    return photo_depth_of_field(rng, region), top - region_top, left - region_left
+
+
 def _procedural_pair(rng, crop_size, blur_options, leaf_options):
-    """A dead-leaves image of the crop plus the kernel's margin, blurred, then cropped."""
+    """A dead-leaves image of the crop plus the kernel's margin, blurred, then cropped.
+
+    With `depth_of_field_ratio`, that share of images are layered scenes with one
+    layer in focus (`depth_of_field.layered_dead_leaves`).
+    """
     kernel = _draw_kernel(rng, blur_options)
     margin = kernel.shape[0] // 2
     side = crop_size + 2 * margin
-    sharp = dead_leaves_image(rng, (side, side), **leaf_options)
+    if _draws_depth_of_field(rng, blur_options):
+        sharp = layered_dead_leaves(rng, (side, side), leaf_options=leaf_options)
+    else:
+        sharp = dead_leaves_image(rng, (side, side), **leaf_options)
     return _degrade_window(sharp, rng, kernel, margin, margin, (crop_size, crop_size), blur_options)
 
 
@@ -501,7 +542,7 @@ def check_blur_options(blur_options):
     unknown = sorted(set(blur_options) - set(_BLUR_OPTIONS))
     if unknown:
         raise TypeError(f"Unknown blur options {unknown}; expected some of {list(_BLUR_OPTIONS)}")
-    for name in ("unblurred_ratio", "noise_ratio", "jpeg_ratio"):
+    for name in ("unblurred_ratio", "depth_of_field_ratio", "noise_ratio", "jpeg_ratio"):
         if name in blur_options:
             _check_range(name, blur_options[name])
     if "noise_levels" in blur_options:
@@ -539,7 +580,11 @@ def synthetic_dataset(
             dataset script. Per pair, in [0, 1], all defaulting to 0:
             `unblurred_ratio`, the share left unblurred, (sharp, sharp),
             which teaches the generator to leave sharp content, natural
-            defocus included, as it is; `noise_ratio`, the share whose
+            defocus included, as it is; `depth_of_field_ratio`, the share
+            whose sharp photo is first given synthetic shallow depth of field
+            (`depth_of_field.photo_depth_of_field`), which the target keeps,
+            so the generator learns to tell optical defocus from a shake;
+            `noise_ratio`, the share whose
             blurred image gets sensor noise (Poisson-Gaussian, see
             `synthesize_blur(shot_noise=...)`) of standard deviation at
             mid-grey drawn from `noise_levels` (levels of 255, default

@@ -1,0 +1,71 @@
+"""Tests for synthetic shallow depth of field (keras_deblur.data.depth_of_field)."""
+
+import numpy as np
+import pytest
+
+from keras_deblur.data import depth_of_field as dof
+
+
+def _texture(shape, seed=0):
+    """A sharp, busy image: every pixel differs from its neighbours."""
+    return np.random.default_rng(seed).integers(0, 256, (*shape, 3), dtype=np.uint8)
+
+
+def _detail(image):
+    """Mean absolute difference between horizontal neighbours: high where sharp."""
+    return np.abs(np.diff(image.astype(np.float32), axis=1)).mean()
+
+
+def test_disk_kernel_is_a_normalised_round_disk():
+    assert dof.disk_kernel(0.2).shape == (1, 1)
+    kernel = dof.disk_kernel(5.0)
+    assert kernel.shape == (11, 11) and np.isclose(kernel.sum(), 1.0)
+    np.testing.assert_allclose(kernel, kernel.T, atol=1e-7)  # round: symmetric
+    assert kernel[5, 5] > 0 and kernel[0, 0] == 0  # corners lie outside the disk
+    # Its area is that of a disk of radius 5, to the anti-aliasing's precision.
+    assert abs(1.0 / kernel.max() - np.pi * 25) < 0.05 * np.pi * 25
+
+
+def test_zero_radius_leaves_the_photo_exactly_as_it_is():
+    image = _texture((40, 56))
+    depth = dof.random_depth_map(np.random.default_rng(1), image.shape[:2], "subject")
+    out = dof.render_depth_of_field(image, depth, focus=0.7, max_radius=0.0)
+    np.testing.assert_array_equal(out, image)
+
+
+def test_pixels_in_focus_stay_sharp_and_far_ones_go_soft():
+    image = _texture((64, 128))
+    # Left half at the focal plane, right half far behind it.
+    depth = np.ones((64, 128), np.float32)
+    depth[:, 64:] = 0.0
+    out = dof.render_depth_of_field(image, depth, focus=1.0, max_radius=8.0)
+    left, right = out[:, :48], out[:, 80:]
+    np.testing.assert_array_equal(left[:, :40], image[:, :40])  # far from the edge: untouched
+    assert _detail(right) < 0.2 * _detail(image[:, 80:])
+    # Brightness is kept (disk kernels sum to 1), in linear light.
+    assert abs(right.astype(float).mean() - image[:, 80:].astype(float).mean()) < 25
+
+
+def test_a_smooth_ramp_has_no_dark_seams_between_bands():
+    grey = np.full((64, 64, 3), 128, np.uint8)
+    ramp = np.tile(np.linspace(0, 1, 64, dtype=np.float32), (64, 1))
+    out = dof.render_depth_of_field(grey, ramp, focus=0.5, max_radius=12.0)
+    assert np.abs(out.astype(int) - 128).max() <= 1
+
+
+def test_photo_and_leaves_scenes_are_seeded_and_soften_the_image():
+    image = _texture((96, 96))
+    first = dof.photo_depth_of_field(np.random.default_rng(5), image, max_radius=10.0)
+    again = dof.photo_depth_of_field(np.random.default_rng(5), image, max_radius=10.0)
+    np.testing.assert_array_equal(first, again)
+    assert first.shape == image.shape and first.dtype == np.uint8
+    assert _detail(first) < _detail(image)
+    leaves = dof.layered_dead_leaves(np.random.default_rng(2), (64, 80), max_radius=8.0)
+    assert leaves.shape == (64, 80, 3) and leaves.dtype == np.uint8
+    sharp_leaves = dof.layered_dead_leaves(np.random.default_rng(2), (64, 80), max_radius=0.0)
+    assert _detail(leaves) < _detail(sharp_leaves)
+
+
+def test_unknown_depth_map_kind_is_one_line():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        dof.random_depth_map(np.random.default_rng(0), (8, 8), "tilted")
