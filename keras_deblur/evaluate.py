@@ -154,7 +154,7 @@ def _paired_samples(pairs, root, skipped):
         }
 
 
-def _synthetic_samples(paths, root, seed, blur_options, skipped):
+def _synthetic_samples(paths, root, seed, blur_options, skipped, unblurred=False):
     for index, path in enumerate(paths):
         try:
             sharp = to_rgb_uint8(read_image(path))
@@ -163,7 +163,10 @@ def _synthetic_samples(paths, root, seed, blur_options, skipped):
             continue
         # One generator per image: image i gets the same blur whatever --limit is.
         rng = np.random.default_rng([seed, index])
-        blurred, kernel = synthesize_blur(sharp, rng, **blur_options)
+        if unblurred:
+            blurred, kernel = sharp, None
+        else:
+            blurred, kernel = synthesize_blur(sharp, rng, **blur_options)
         yield {
             "name": _sample_name(path, root),
             "blurred_path": "",
@@ -202,7 +205,7 @@ def _score(row, method, sharp, image):
 
 
 def summarize(rows, detection_counts=None):
-    """Means over images of every metric column, per method.
+    """Means over images of every metric column, per method, and the worst image beside them.
 
     Args:
         rows: list of per-image dicts as written to the CSV.
@@ -210,20 +213,26 @@ def summarize(rows, detection_counts=None):
 
     Returns:
         dict with `num_images`, `methods` (method -> {psnr, ssim, psnr_gain,
-        ssim_gain}), `seconds_per_image` (mean and median of the generator's
-        time) and, if given, `detection` (candidate -> micro-averaged scores).
-        PSNR means skip infinite values (identical images).
+        ssim_gain, worst_gain, worst_gain_image, min_psnr, min_psnr_image}),
+        `seconds_per_image` (mean and median of the generator's time) and, if
+        given, `detection` (candidate -> micro-averaged scores). PSNR means skip
+        infinite values (identical images). `worst_gain` is the lowest gain of
+        one image over its own blurred input, in plain dB (NaN for unblurred
+        inputs, whose PSNR is infinite); `min_psnr` the lowest PSNR of one image
+        (for unblurred inputs: the output against the photo itself).
     """
     methods = {}
     for method in METHOD_LABELS:
         if not rows or f"{method}_psnr" not in rows[0]:
             continue
-        psnr_mean = metrics.finite_mean([r[f"{method}_psnr"] for r in rows])
-        ssim_mean = metrics.finite_mean([r[f"{method}_ssim"] for r in rows])
+        psnrs = [r[f"{method}_psnr"] for r in rows]
+        gains = [p - r["blurred_psnr"] for p, r in zip(psnrs, rows, strict=True)]
         methods[method] = {
             "label": METHOD_LABELS[method],
-            "psnr": psnr_mean,
-            "ssim": ssim_mean,
+            "psnr": metrics.finite_mean(psnrs),
+            "ssim": metrics.finite_mean([r[f"{method}_ssim"] for r in rows]),
+            **_lowest("worst_gain", gains, rows),
+            **_lowest("min_psnr", psnrs, rows),
         }
     blurred = methods.get("blurred")
     for values in methods.values():
@@ -245,13 +254,32 @@ def summarize(rows, detection_counts=None):
     return summary
 
 
+def _lowest(key, values, rows):
+    """`{key: lowest finite value, key_image: its row's name}` (NaN and "" when none)."""
+    finite = [(v, r["name"]) for v, r in zip(values, rows, strict=True) if math.isfinite(v)]
+    value, name = min(finite) if finite else (float("nan"), "")
+    return {key: value, f"{key}_image": name}
+
+
 def format_table(summary):
-    """The summary as a plain-text table (one row per method), for printing."""
-    lines = [f"{'method':<28} {'PSNR dB':>8} {'SSIM':>7} {'dPSNR':>7} {'dSSIM':>7}"]
-    for values in summary["methods"].values():
+    """The summary as a plain-text table (one row per method), for printing.
+
+    Beside each mean: the worst image's own gain over its blurred input, or,
+    where the inputs are unblurred (gains undefined), the lowest PSNR of an
+    output against the photo itself, with that image's name.
+    """
+    methods = summary["methods"]
+    unblurred = all(math.isnan(v["worst_gain"]) for v in methods.values())
+    worst_key, worst_label = ("min_psnr", "min PSNR") if unblurred else ("worst_gain", "worst")
+    lines = [
+        f"{'method':<28} {'PSNR dB':>8} {'SSIM':>7} {'dPSNR':>7} {'dSSIM':>7} "
+        f"{worst_label:>8}  (image)"
+    ]
+    for values in methods.values():
         lines.append(
             f"{values['label']:<28} {values['psnr']:>8.2f} {values['ssim']:>7.4f} "
-            f"{values['psnr_gain']:>+7.2f} {values['ssim_gain']:>+7.4f}"
+            f"{values['psnr_gain']:>+7.2f} {values['ssim_gain']:>+7.4f} "
+            f"{values[worst_key]:>+8.2f}  ({values[worst_key + '_image']})"
         )
     seconds = summary["seconds_per_image"]
     lines.append(
@@ -292,6 +320,7 @@ def evaluate(
     visual_report=True,
     blur_options=None,
     progress=True,
+    unblurred=False,
 ):
     """Scores a generator on a paired folder or on synthetically blurred photos.
 
@@ -316,6 +345,11 @@ def evaluate(
         blur_options: dict or None. Options of `motion_blur.synthesize_blur`
             (`max_length`, `exposure`, `fraction`, `gamma`, `noise_std`, ...).
         progress: bool. Show a progress bar. Defaults to True.
+        unblurred: bool. With `sharp`: give the generator each photo as it is,
+            with no blur, and score its output against the photo itself (a
+            deblurrer must leave a sharp or softly focused photo alone; the
+            inputs' PSNR is infinite, so the table shows each method's lowest
+            PSNR instead of gains). Defaults to False.
 
     Returns:
         The summary dict also saved as `summary.json` (see `summarize`), plus
@@ -344,7 +378,7 @@ def evaluate(
     if kind == "paired":
         samples = _paired_samples(items, root, skipped)
     else:
-        samples = _synthetic_samples(items, root, seed, blur_options, skipped)
+        samples = _synthetic_samples(items, root, seed, blur_options, skipped, unblurred)
 
     rows, html_samples, used_names, traced_shapes = [], [], set(), set()
     detection_counts = {"blurred": [0, 0, 0], "deblurred": [0, 0, 0]} if detector else None
@@ -435,6 +469,7 @@ def evaluate(
             "source": {"kind": kind, "root": root},
             "seed": seed if kind == "synthetic" else None,
             "blur_options": blur_options if kind == "synthetic" else None,
+            "unblurred": unblurred,
             "tile_size": tile_size,
             "files": {"csv": csv_path, "json": json_path},
         }
@@ -499,6 +534,12 @@ def _define_flags():
     flags.DEFINE_integer(
         "tile", None, "Tile side in pixels for deblurring; 0 never tiles (default: only > 4 MP)."
     )
+    flags.DEFINE_boolean(
+        "unblurred",
+        False,
+        "With --sharp_dir: give each photo unblurred and score the output against the photo "
+        "itself (the table shows the lowest PSNR: a deblurrer must leave sharp photos alone).",
+    )
     flags.DEFINE_boolean("report", True, "Write grids/ and index.html.")
     flags.DEFINE_boolean(
         "references", True, "Also score unsharp masking and Wiener with the true kernel."
@@ -542,6 +583,7 @@ def main(argv):
             reference_methods=FLAGS.references,
             visual_report=FLAGS.report,
             blur_options=blur_options,
+            unblurred=FLAGS.unblurred,
         )
     except EvaluationInputError as error:
         for problem in error.problems:

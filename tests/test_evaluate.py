@@ -141,6 +141,34 @@ def test_synthetic_blur_is_seeded_and_has_the_wiener_row(generator_path, sharp_p
     assert all(int(r["kernel_size"]) % 2 == 1 for r in rows)
 
 
+def test_the_worst_image_stands_beside_every_mean(generator_path, sharp_paths, tmp_path):
+    summary = evaluate.evaluate(
+        generator_path, tmp_path / "a", sharp=sharp_paths, seed=3, progress=False
+    )
+    rows = _read_csv(summary["files"]["csv"])
+    gains = {r["name"]: float(r["deblurred_psnr"]) - float(r["blurred_psnr"]) for r in rows}
+    deblurred = summary["methods"]["deblurred"]
+    assert deblurred["worst_gain"] == pytest.approx(min(gains.values()))
+    assert deblurred["worst_gain_image"] == min(gains, key=gains.get)
+    assert summary["methods"]["blurred"]["worst_gain"] == 0.0
+    assert "worst" in evaluate.format_table(summary)
+
+
+def test_unblurred_photos_are_scored_against_themselves(generator_path, sharp_paths, tmp_path):
+    summary = evaluate.evaluate(
+        generator_path, tmp_path / "a", sharp=sharp_paths, progress=False, unblurred=True
+    )
+    rows = _read_csv(summary["files"]["csv"])
+    assert all(float(r["blurred_psnr"]) == float("inf") for r in rows)
+    outputs = {r["name"]: float(r["deblurred_psnr"]) for r in rows}
+    deblurred = summary["methods"]["deblurred"]
+    # An untrained generator changes the photo: finite PSNRs, the lowest one named.
+    assert deblurred["min_psnr"] == pytest.approx(min(outputs.values()))
+    assert deblurred["min_psnr_image"] == min(outputs, key=outputs.get)
+    assert "min PSNR" in evaluate.format_table(summary)
+    assert summary["unblurred"] is True
+
+
 def test_detection_columns_with_a_pluggable_detector(generator_path, paired_dir, tmp_path):
     def corner_box(image):
         # One box wherever the top-left corner is bright: deterministic and size-aware.
