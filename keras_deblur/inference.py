@@ -178,7 +178,7 @@ def predict_tiled(model, image, tile_size=DEFAULT_TILE_SIZE, tile_overlap=DEFAUL
     return total / weights
 
 
-def deblur(model, image, tile_size=None, tile_overlap=DEFAULT_TILE_OVERLAP):
+def deblur(model, image, tile_size=None, tile_overlap=None):
     """Deblurs one photo with a DeblurGAN generator.
 
     Args:
@@ -189,7 +189,9 @@ def deblur(model, image, tile_size=None, tile_overlap=DEFAULT_TILE_OVERLAP):
         tile_size: int or None. Process in overlapping square tiles of this
             side (a multiple of 4). None tiles only photos above 4 megapixels
             (with 1024-pixel tiles); 0 never tiles.
-        tile_overlap: int. Overlap between tiles in pixels. Defaults to 64.
+        tile_overlap: int or None. Overlap between tiles in pixels. None is
+            64, or a quarter of a tile under 256 pixels (an overlap must stay
+            under half a tile). Defaults to None.
 
     Returns:
         `np.ndarray` with the shape and dtype of `image`. Gray input gives gray
@@ -209,6 +211,8 @@ def deblur(model, image, tile_size=None, tile_overlap=DEFAULT_TILE_OVERLAP):
     if tile_size is None:
         tile_size = DEFAULT_TILE_SIZE if height * width > AUTO_TILE_MAX_PIXELS else 0
     if tile_size and max(height, width) > tile_size:
+        if tile_overlap is None:
+            tile_overlap = min(DEFAULT_TILE_OVERLAP, tile_size // 4)
         output = predict_tiled(model, floats, tile_size, tile_overlap)
     else:
         output = predict_padded(model, floats)

@@ -126,6 +126,14 @@ def test_tiling_rejects_bad_tile_settings(small_generator):
         predict_tiled(small_generator, image, tile_size=32, tile_overlap=16)
 
 
+def test_small_tiles_get_an_overlap_that_fits_them(small_generator):
+    image = _photo((72, 100, 3))
+    # 64 pixels of overlap would be half of a 128-pixel tile (refused): a quarter is used.
+    tiled = deblur(small_generator, image, tile_size=32)
+    assert tiled.shape == image.shape
+    np.testing.assert_array_equal(tiled, deblur(small_generator, image, 32, tile_overlap=8))
+
+
 def test_tiled_full_size_generator_stays_close_to_a_full_pass_at_1024():
     """The figure quoted in the README: tiled vs full pass on a 1024x1024 photo,
     full-size generator, 2x2 tiles of 544 pixels with 64 pixels of overlap."""
