@@ -13,6 +13,18 @@ SHIPPED_VAL = (
     "friends_by_Aitzol_Berasategi.jpg",
     "Kleiber_by_Lukas_Baubkus.jpg",
 )
+# The val split the shipped model was chosen on: adding a photo to it changes
+# every validation score, so it is a decision, not a side effect of adding photos.
+SHIPPED_MODEL_VAL = SHIPPED_VAL + (
+    "appleflower.png",
+    "butterfly.png",
+    "drop.png",
+    "this-is-not-windows.jpg",
+    "lighthouse.jpg",
+    "spiders_web.jpg",
+    "sun_behind_leaves.jpg",
+    "wool_mill_machine.jpg",
+)
 
 
 def _fake_source(folder, names, shape=(300, 2000, 3)):
@@ -25,17 +37,20 @@ def _fake_source(folder, names, shape=(300, 2000, 3)):
 def test_write_split_resizes_the_photos_adds_the_textures_and_lists_every_licence(tmp_path):
     source = _fake_source(tmp_path / "backgrounds", open_photos.PHOTOS)
     splits = [photo.split for photo in open_photos.PHOTOS.values()]
-    num_train, num_val = splits.count("train"), splits.count("val")
+    num_train, num_held_out = splits.count("train"), splits.count("val") + splits.count("release")
     plain = open_photos.write_split(source, str(tmp_path / "plain"))
-    assert not any("texture_" in path for path in plain) and len(plain) == 2 * num_train + num_val
+    assert not any("texture_" in path for path in plain)
+    assert len(plain) == 2 * num_train + num_held_out
     written = open_photos.write_split(source, str(tmp_path / "out"), textures=True)
 
     train = sorted(os.listdir(tmp_path / "out" / "train"))
-    val = sorted(os.listdir(tmp_path / "out" / "val"))
-    assert len(val) == num_val and all(name.endswith("_1024.png") for name in val)
+    for split in ("val", "release"):
+        names = sorted(os.listdir(tmp_path / "out" / split))
+        assert len(names) == splits.count(split) > 0, split
+        assert all(name.endswith("_1024.png") for name in names), split
     textures = [name for name in train if name.startswith("texture_")]
     assert len(textures) == len(open_photos.TEXTURES) == 6
-    assert len(train) == 2 * num_train + 6 and len(written) == len(train) + len(val)
+    assert len(train) == 2 * num_train + 6 and len(written) == len(train) + num_held_out
     assert read_image(tmp_path / "out" / "train" / "Bridge_by_Sander_Klootwijk_640.png").shape == (
         96,
         640,
@@ -48,12 +63,14 @@ def test_write_split_resizes_the_photos_adds_the_textures_and_lists_every_licenc
         assert f"| {name} | {photo.package} | {photo.author} | {photo.licence} |" in licences
     for name in open_photos.TEXTURES:
         assert f"| {name} |" in licences
+    for split, role in open_photos.SPLIT_ROLES.items():
+        assert f"{split}/ at " in licences and role in licences, split
 
 
 def test_the_shipped_packages_give_the_shipped_split_from_an_unpacked_root(tmp_path):
     root = tmp_path / "root"
     for name, photo in open_photos.PHOTOS.items():
-        folder = root / open_photos.PACKAGE_FOLDERS[photo.package]
+        folder = root / open_photos.PACKAGE_FOLDERS[photo.package] / photo.subfolder
         folder.mkdir(parents=True, exist_ok=True)
         _fake_source(folder, [name], shape=(400, 800, 3))
     written = open_photos.prepare_open_photos(
@@ -67,6 +84,7 @@ def test_the_shipped_packages_give_the_shipped_split_from_an_unpacked_root(tmp_p
     assert "Bridge_by_Sander_Klootwijk_800.png" in os.listdir(tmp_path / "out" / "train")
     licences = (tmp_path / "out" / "LICENSES.md").read_text()
     assert "lxqt-themes" not in licences and "lomiri-wallpapers-20.04" in licences
+    assert "release/" not in licences and not (tmp_path / "out" / "release").exists()
     with pytest.raises(ValueError, match="mate-backgrounds"):
         open_photos.selected_photos(("mate-backgrounds",))
 
@@ -91,6 +109,17 @@ def test_the_shipped_split_is_unchanged_and_defocus_photos_are_held_out():
     assert len(shipped) == 15 and sorted(n for n, s in shipped.items() if s == "val") == sorted(
         SHIPPED_VAL
     )
+    val = [name for name, photo in open_photos.PHOTOS.items() if photo.split == "val"]
+    assert sorted(val) == sorted(SHIPPED_MODEL_VAL)
     assert open_photos.DEFOCUS and len(set(open_photos.DEFOCUS)) == len(open_photos.DEFOCUS)
-    for name in open_photos.DEFOCUS:
-        assert open_photos.PHOTOS[name].split == "val", name
+    # Both held-out splits score natural defocus, and no defocus photo is trained on.
+    assert {open_photos.PHOTOS[name].split for name in open_photos.DEFOCUS} == {"val", "release"}
+
+
+def test_a_photo_in_a_subfolder_of_its_package_is_found_from_an_unpacked_root(tmp_path):
+    name, photo = next((n, p) for n, p in open_photos.PHOTOS.items() if p.subfolder)
+    folder = tmp_path / "root" / open_photos.PACKAGE_FOLDERS[photo.package] / photo.subfolder
+    folder.mkdir(parents=True)
+    _fake_source(folder, [name], shape=(30, 40, 3))
+    assert open_photos.photo_path(str(tmp_path / "root"), name) == str(folder / name)
+    assert open_photos.photo_path(str(folder.parent), name) is None

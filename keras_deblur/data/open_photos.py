@@ -1,19 +1,28 @@
-"""Freely licensed sharp photos from Debian packages, split and resized for training.
+"""Freely licensed sharp photos from Debian packages, in train, val and release splits.
 
 The embedded scikit-image photos are too few to train a model that generalises.
 These Debian packages hold photographs under free licences (each file's author,
 licence and package are in `PHOTOS`, from the package's copyright or credits file):
 `lomiri-wallpapers-16.04` and `-20.04` (CC-BY-4.0, CC-BY-SA, CC0), `lxqt-themes`
-(CC-BY-SA-3.0), `tuxpaint-data` (GPL-2+) and `libjxl-testdata` (BSD-3-Clause).
-This module fetches them with `apt-get download` (no root needed), or reads them
-where they are installed, and writes:
+(CC-BY-SA-3.0), `tuxpaint-data` (GPL-2+), `libjxl-testdata` (BSD-3-Clause),
+`palapeli-data` (public domain, GFDL), `puzzle-jigsaw` (CC0-1.0) and
+`scribus-template` (public domain). This module fetches them with
+`apt-get download` (no root needed), or reads them where they are installed, and
+writes:
 
-    OUTPUT/train/*.png   29 photos, each at 1024 and 640 pixels on the long side
-                         (never upscaled; with --textures, also 6 grey-level
-                         photos from scikit-image)
-    OUTPUT/val/*.png     11 held-out photos at 1024 pixels, never trained on;
-                         `DEFOCUS` names those with natural shallow depth of field
-    OUTPUT/LICENSES.md   package, author and licence of every file
+    OUTPUT/train/*.png    29 photos, each at 1024 and 640 pixels on the long side
+                          (never upscaled; with --textures, also 6 grey-level
+                          photos from scikit-image)
+    OUTPUT/val/*.png      11 held-out photos at 1024 pixels, never trained on:
+                          the selection split, scored to choose among models
+    OUTPUT/release/*.png  12 held-out photos at 1024 pixels, never trained on
+                          and never chosen on: scored once per shipped model
+    OUTPUT/LICENSES.md    package, author, licence and split of every file
+
+`DEFOCUS` names the held-out photos with natural shallow depth of field (6 in
+val, 4 in release). The release split was assigned by content before any model
+was scored on it; a model chosen by its release score makes the split one more
+selection split, so score it only on a model already chosen.
 
     python -m keras_deblur.data.open_photos --output_dir data/open_photos
     # the shipped model's 12 + 3 photos only:
@@ -42,12 +51,17 @@ logger = logging.getLogger(__name__)
 
 
 class Photo(NamedTuple):
-    """Where one photo comes from, who made it, its licence and its split."""
+    """Where one photo comes from, who made it, its licence and its split.
+
+    `subfolder` is the photo's folder under its package's `PACKAGE_FOLDERS`
+    entry, for packages that keep photos in several folders.
+    """
 
     package: str
     author: str
     licence: str
     split: str
+    subfolder: str = ""
 
 
 LOMIRI_16 = "lomiri-wallpapers-16.04"
@@ -55,6 +69,9 @@ LOMIRI_20 = "lomiri-wallpapers-20.04"
 LXQT = "lxqt-themes"
 TUXPAINT = "tuxpaint-data"
 JXL = "libjxl-testdata"
+PALAPELI = "palapeli-data"
+JIGSAW = "puzzle-jigsaw"
+SCRIBUS = "scribus-template"
 # Folder of each package's photos, relative to the root it is unpacked (or installed) in.
 PACKAGE_FOLDERS = {
     LOMIRI_16: "usr/share/backgrounds",
@@ -62,6 +79,9 @@ PACKAGE_FOLDERS = {
     LXQT: "usr/share/lxqt/wallpapers",
     TUXPAINT: "usr/share/tuxpaint/templates",
     JXL: "usr/share/libjxl-testdata/jxl/flower",
+    PALAPELI: "usr/share/palapeli/collection",
+    JIGSAW: "usr/share/puzzle-jigsaw/samples",
+    SCRIBUS: "usr/share/scribus/templates",
 }
 PACKAGES = tuple(PACKAGE_FOLDERS)
 # Kept for independent evaluation of our models: never fetched, read or listed here.
@@ -69,10 +89,17 @@ RESERVED_PACKAGES = ("plasma-workspace-wallpapers", "mate-backgrounds")
 # The packages of the photos the shipped model was trained and validated on.
 SHIPPED_PACKAGES = (LOMIRI_16, LOMIRI_20)
 # file -> Photo. Only photographs: abstract art, renders, illustrations, photos
-# without a per-file author, and letterboxed or < 640-pixel photos are left out
-# (MODEL_CARD.md lists what was checked). The first 15 are the shipped model's
-# split and must keep it; about a third of the others are held out, chosen for
-# natural defocus (`DEFOCUS`) and varied content.
+# without a per-file author, and letterboxed or < 640-pixel photos are left out.
+# The first 15 are the shipped model's split and must keep it, and so must every
+# train and val entry (the shipped model was trained and chosen on them); about a
+# third of the lxqt, tuxpaint and jxl photos are held out in val, chosen for
+# natural defocus (`DEFOCUS`) and varied content. The release photos were added
+# after the shipped model, all held out, assigned by content before any model
+# was scored on them. Checked and left out: ukui-wallpapers, gnome-backgrounds,
+# sway-backgrounds, desktop-base, debian-edu-artwork-*, xfdesktop4-data,
+# lxde-common, fluxbox, blackbox-themes, pekwm-themes, lomiri-wallpapers (renders
+# or logos); mypaint-data-extras (paper textures); kphotoalbum's demo, tuxtype-data
+# and gimp-data's splash (no per-file author); libjxl's hdr_room (HLG, not sRGB).
 PHOTOS = {
     "Bridge_by_Sander_Klootwijk.jpg": Photo(LOMIRI_16, "Sander Klootwijk", "CC-BY-SA-4.0", "train"),
     "Dragonfly_by_Bolly.jpg": Photo(LOMIRI_16, "Bolly", "CC-BY-SA-4.0", "train"),
@@ -124,9 +151,32 @@ PHOTOS = {
     "sun_behind_leaves.jpg": Photo(TUXPAINT, "Bill Kendrick", "GPL-2+", "val"),
     "wool_mill_machine.jpg": Photo(TUXPAINT, "Bill Kendrick", "GPL-2+", "val"),
     "flower.png": Photo(JXL, "the JPEG XL Project Authors", "BSD-3-Clause", "train"),
+    # palapeli-data: author and licence of each from its .desktop file.
+    "castle-maintenon.jpg": Photo(PALAPELI, "Eric Pouhier", "GFDL", "release"),
+    "cincinnati-bridge.jpg": Photo(PALAPELI, "Derek Jensen", "public domain", "release"),
+    "citrus-fruits.jpg": Photo(
+        PALAPELI, "US Department of Agriculture", "public domain", "release"
+    ),
+    "european-honey-bee.jpg": Photo(PALAPELI, "John Severns", "public domain", "release"),
+    "panther-chameleon-female.jpg": Photo(PALAPELI, "B. Navez and others", "GFDL", "release"),
+    # puzzle-jigsaw: CC0 from Pexels, each photo's page in the copyright file.
+    "cat-animal-cat-portrait-mackerel.jpg": Photo(
+        JIGSAW, "Pexels (pexels.com/photo/33537)", "CC0-1.0", "release"
+    ),
+    "pexels-photo-302304.jpeg": Photo(
+        JIGSAW, "Pexels (pexels.com/photo/302304)", "CC0-1.0", "release"
+    ),
+    # lxqt-themes: author in the file name, licence from the folder's License file.
+    "Butterfly-Kenneth-Wimer.jpg": Photo(LXQT, "Kenneth Wimer", "CC-BY-SA-3.0", "release"),
+    # scribus-template: the br2, cal2 and menu2 templates' photos, placed in the
+    # public domain by Riku Leino (copyright file and each template.xml).
+    "moon.jpg": Photo(SCRIBUS, "Riku Leino", "public domain", "release", "cal2"),
+    "nature.jpg": Photo(SCRIBUS, "Riku Leino", "public domain", "release", "br2"),
+    "pizza.jpg": Photo(SCRIBUS, "Riku Leino", "public domain", "release", "menu2"),
+    "sunset.jpg": Photo(SCRIBUS, "Riku Leino", "public domain", "release", "br2"),
 }
-# Held-out photos whose background is strongly, naturally out of focus (shallow
-# depth of field): the "defocus" validation class.
+# Held-out photos (val or release) whose background or foreground is strongly,
+# naturally out of focus (shallow depth of field): the "defocus" class.
 DEFOCUS = (
     "Kleiber_by_Lukas_Baubkus.jpg",
     "appleflower.png",
@@ -134,8 +184,18 @@ DEFOCUS = (
     "drop.png",
     "spiders_web.jpg",
     "sun_behind_leaves.jpg",
+    "Butterfly-Kenneth-Wimer.jpg",
+    "european-honey-bee.jpg",
+    "moon.jpg",
+    "panther-chameleon-female.jpg",
 )
-LONG_SIDES = {"train": (1024, 640), "val": (1024,)}
+# Long sides written per split, and what each split is for.
+LONG_SIDES = {"train": (1024, 640), "val": (1024,), "release": (1024,)}
+SPLIT_ROLES = {
+    "train": "trained on",
+    "val": "held out, scored to choose among models",
+    "release": "held out and never chosen on, scored once per shipped model",
+}
 # Grey-level photos in scikit-image's wheel (licences from their docstrings),
 # trained on as grey RGB: fine texture (brick, grass, gravel), print and edges
 # that the colour photos have little of. None is an evaluation photo. Opt-in:
@@ -175,8 +235,9 @@ def photo_path(source_folder, name):
     `source_folder` is either a root the packages are installed or unpacked in
     (`/`, or what `fetch_packages` returns), or one folder holding the files.
     """
+    photo = PHOTOS[name]
     candidates = (
-        os.path.join(source_folder, PACKAGE_FOLDERS[PHOTOS[name].package], name),
+        os.path.join(source_folder, PACKAGE_FOLDERS[photo.package], photo.subfolder, name),
         os.path.join(source_folder, name),
     )
     return next((path for path in candidates if os.path.isfile(path)), None)
@@ -193,10 +254,10 @@ def resize_long_side(image, long_side):
 
 
 def write_split(source_folder, output_dir, textures=False, packages=PACKAGES):
-    """Writes the resized train/val photos and LICENSES.md; returns the paths written.
+    """Writes the resized photos of each split and LICENSES.md; returns the image paths written.
 
-    Each photo is written at each of `LONG_SIDES[split]` that is not above its
-    own size, named `STEM_SIDE.png` after the long side it has.
+    Each photo is written to `output_dir/SPLIT/` at each of `LONG_SIDES[split]`
+    that is not above its own size, named `STEM_SIDE.png` after the long side it has.
     """
     photos = selected_photos(packages)
     paths = {name: photo_path(source_folder, name) for name in photos}
@@ -217,29 +278,46 @@ def write_split(source_folder, output_dir, textures=False, packages=PACKAGES):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             write_image(path, resized)
             written.append(path)
+    if textures:
+        written += write_textures(os.path.join(output_dir, "train"))
+    write_licences(output_dir, photos, textures)
+    return written
+
+
+def write_licences(output_dir, photos, textures=False):
+    """Writes `output_dir/LICENSES.md`: what each split is for, and each file's source and licence.
+
+    Args:
+        output_dir: str. Folder the splits were written under.
+        photos: dict of str to Photo. The photos written (`selected_photos`).
+        textures: bool. Whether `TEXTURES` were written to train/. Defaults to False.
+    """
     lines = ["| file | package | author | licence | split |", "| --- | --- | --- | --- | --- |"]
     lines += [
         f"| {n} | {p.package} | {p.author} | {p.licence} | {p.split} |" for n, p in photos.items()
     ]
     if textures:
-        written += write_textures(os.path.join(output_dir, "train"))
         lines += [
             f"| {n} | scikit-image (PyPI) | {a} | {lic} | train |"
             for n, (a, lic) in sorted(TEXTURES.items())
         ]
     used = sorted({photo.package for photo in photos.values()})
+    splits = [
+        f"{split}/ at {' and '.join(map(str, sides))} pixels ({SPLIT_ROLES[split]})"
+        for split, sides in LONG_SIDES.items()
+        if any(photo.split == split for photo in photos.values())
+    ]
+    sentences = [
+        f"Photos from the Debian packages {', '.join(used)}, area-downscaled to their split's "
+        f"long side (never upscaled): {'; '.join(splits)}"
+    ]
+    if textures:
+        sentences.append("Grey-level photos from scikit-image in train/ at their own size")
     defocus = [name for name in DEFOCUS if name in photos]
+    if defocus:
+        sentences.append(f"Held out with natural defocus: {', '.join(defocus)}")
     with open(os.path.join(output_dir, "LICENSES.md"), "w", encoding="utf-8") as file:
-        file.write(
-            f"Photos from the Debian packages {', '.join(used)}, area-downscaled to "
-            "1024 and 640 pixels on the long side (never upscaled)"
-            + (", and grey-level photos from scikit-image at their own size" if textures else "")
-            + (f". Held out with natural defocus: {', '.join(defocus)}" if defocus else "")
-            + ".\n\n"
-            + "\n".join(lines)
-            + "\n"
-        )
-    return written
+        file.write(". ".join(sentences) + ".\n\n" + "\n".join(lines) + "\n")
 
 
 def write_textures(train_dir):
@@ -257,7 +335,7 @@ def prepare_open_photos(output_dir, source_folder=None, textures=False, packages
     """Fetches (unless `source_folder` or the installed packages have them) and writes the split.
 
     Args:
-        output_dir: str. Folder for train/, val/ and LICENSES.md.
+        output_dir: str. Folder for train/, val/, release/ and LICENSES.md.
         source_folder: str or None. A root the packages are installed or unpacked
             in, or one folder holding the photo files. Defaults to `/` when the
             packages are installed, else fetches them into a temporary folder.
@@ -266,7 +344,7 @@ def prepare_open_photos(output_dir, source_folder=None, textures=False, packages
             gives the shipped model's split). Defaults to `PACKAGES`.
 
     Returns:
-        list of str: the image files written under `output_dir/train` and `output_dir/val`.
+        list of str: the image files written under `output_dir/train`, `/val` and `/release`.
     """
     if source_folder is None and all(
         photo_path("/", name) is not None for name in selected_photos(packages)
@@ -293,13 +371,17 @@ def main(argv):
     except (OSError, ValueError, subprocess.CalledProcessError) as error:
         sys.stderr.write(f"error: {error}\n")
         sys.exit(2)
-    print(f"Wrote {len(written)} images and LICENSES.md under {output_dir}")
+    splits = [os.path.basename(os.path.dirname(path)) for path in written]
+    counts = ", ".join(f"{split} {splits.count(split)}" for split in LONG_SIDES if split in splits)
+    print(f"Wrote {len(written)} images ({counts}) and LICENSES.md under {output_dir}")
 
 
 if __name__ == "__main__":
     from absl import app, flags
 
-    flags.DEFINE_string("output_dir", "data/open_photos", "Folder for train/, val/, LICENSES.md.")
+    flags.DEFINE_string(
+        "output_dir", "data/open_photos", "Folder for train/, val/, release/ and LICENSES.md."
+    )
     flags.DEFINE_string(
         "source_folder",
         None,
