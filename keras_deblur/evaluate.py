@@ -36,6 +36,7 @@ from tqdm import tqdm
 from keras_deblur import baselines, detection, metrics, report
 from keras_deblur.blur import UNIFORM_EXPOSURE, parse_levels
 from keras_deblur.data.datasets import find_image_pairs, probe_image
+from keras_deblur.data.depth_of_field import photo_depth_of_field
 from keras_deblur.data.embedded import EMBEDDED, photo_paths
 from keras_deblur.data.images import (
     MAX_PIXELS,
@@ -154,7 +155,7 @@ def _paired_samples(pairs, root, skipped):
         }
 
 
-def _synthetic_samples(paths, root, seed, blur_options, skipped, unblurred=False):
+def _synthetic_samples(paths, root, seed, blur_options, skipped, unblurred, depth_of_field):
     for index, path in enumerate(paths):
         try:
             sharp = to_rgb_uint8(read_image(path))
@@ -163,6 +164,9 @@ def _synthetic_samples(paths, root, seed, blur_options, skipped, unblurred=False
             continue
         # One generator per image: image i gets the same blur whatever --limit is.
         rng = np.random.default_rng([seed, index])
+        if depth_of_field:
+            # Its own stream, so the shake drawn below is the one the photo gets without it.
+            sharp = photo_depth_of_field(np.random.default_rng([seed, index, 1]), sharp)
         if unblurred:
             blurred, kernel = sharp, None
         else:
@@ -321,6 +325,7 @@ def evaluate(
     blur_options=None,
     progress=True,
     unblurred=False,
+    depth_of_field=False,
 ):
     """Scores a generator on a paired folder or on synthetically blurred photos.
 
@@ -350,6 +355,10 @@ def evaluate(
             deblurrer must leave a sharp or softly focused photo alone; the
             inputs' PSNR is infinite, so the table shows each method's lowest
             PSNR instead of gains). Defaults to False.
+        depth_of_field: bool. With `sharp`: first give each photo seeded
+            synthetic shallow depth of field (`depth_of_field.photo_depth_of_field`),
+            which becomes the reference: the generator must remove the shake
+            and keep the defocus. Defaults to False.
 
     Returns:
         The summary dict also saved as `summary.json` (see `summarize`), plus
@@ -378,7 +387,9 @@ def evaluate(
     if kind == "paired":
         samples = _paired_samples(items, root, skipped)
     else:
-        samples = _synthetic_samples(items, root, seed, blur_options, skipped, unblurred)
+        samples = _synthetic_samples(
+            items, root, seed, blur_options, skipped, unblurred, depth_of_field
+        )
 
     rows, html_samples, used_names, traced_shapes = [], [], set(), set()
     detection_counts = {"blurred": [0, 0, 0], "deblurred": [0, 0, 0]} if detector else None
@@ -470,6 +481,7 @@ def evaluate(
             "seed": seed if kind == "synthetic" else None,
             "blur_options": blur_options if kind == "synthetic" else None,
             "unblurred": unblurred,
+            "depth_of_field": depth_of_field,
             "tile_size": tile_size,
             "files": {"csv": csv_path, "json": json_path},
         }
@@ -540,6 +552,12 @@ def _define_flags():
         "With --sharp_dir: give each photo unblurred and score the output against the photo "
         "itself (the table shows the lowest PSNR: a deblurrer must leave sharp photos alone).",
     )
+    flags.DEFINE_boolean(
+        "depth_of_field",
+        False,
+        "With --sharp_dir: give each photo seeded synthetic shallow depth of field first; the "
+        "defocused photo is the reference (the model must keep the defocus).",
+    )
     flags.DEFINE_boolean("report", True, "Write grids/ and index.html.")
     flags.DEFINE_boolean(
         "references", True, "Also score unsharp masking and Wiener with the true kernel."
@@ -584,6 +602,7 @@ def main(argv):
             visual_report=FLAGS.report,
             blur_options=blur_options,
             unblurred=FLAGS.unblurred,
+            depth_of_field=FLAGS.depth_of_field,
         )
     except EvaluationInputError as error:
         for problem in error.problems:

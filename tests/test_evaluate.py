@@ -169,6 +169,27 @@ def test_unblurred_photos_are_scored_against_themselves(generator_path, sharp_pa
     assert summary["unblurred"] is True
 
 
+def test_depth_of_field_makes_a_softer_reference_and_keeps_the_shake(
+    generator_path, sharp_paths, tmp_path
+):
+    plain, soft = (
+        evaluate.evaluate(
+            generator_path,
+            tmp_path / str(flag),
+            sharp=sharp_paths,
+            seed=3,
+            progress=False,
+            visual_report=False,
+            unblurred=True,
+            depth_of_field=flag,
+        )
+        for flag in (False, True)
+    )
+    # Unsharp masking of a defocused photo changes it less than of the sharp one.
+    assert soft["methods"]["unsharp"]["psnr"] > plain["methods"]["unsharp"]["psnr"]
+    assert soft["depth_of_field"] is True
+
+
 def test_detection_columns_with_a_pluggable_detector(generator_path, paired_dir, tmp_path):
     def corner_box(image):
         # One box wherever the top-left corner is bright: deterministic and size-aware.
