@@ -26,11 +26,15 @@ ratios mean anything, and every A/B is interleaved):
     composed from epoch 3 (plain) and epoch 4 (validating), read from the
     run's `training_log.csv` (`wall_minutes`).
 
-Configurations of (c): this tree with --precision=float32 and with
---precision=auto (what it picks here is printed); with `--baseline_ref REF`
-also REF's code (a `git archive` of REF, e.g. `main` before a change) with
---precision=auto, "today's configuration". The gate ratio is this tree's auto
-over the baseline (REF's auto, or this tree's float32 without a REF).
+Configurations of (c): this tree with --precision=auto (what it picks here
+is printed) and with --precision=float32; with `--baseline_ref REF` instead
+of the latter, REF's code (a `git archive` of REF, e.g. `main` before a
+change) with --precision=auto ("today's configuration") and with
+--precision=mixed_bfloat16 (which splits the gain into precision and the
+rest). The gate ratio is this tree's auto over the baseline (REF's auto, or
+this tree's float32 without a REF). Wall time on a shared machine moves with
+the other work on it, so each run also reports its CPU seconds per step (all
+threads; the fixed validation's scorer excluded) and the load average.
 """
 
 import argparse
@@ -165,10 +169,10 @@ def campaign_flags(open_photos=None):
     return flags
 
 
-def _epoch_wall_minutes(run_dir):
-    """Wall minutes of each epoch, from the run's training log."""
+def _epoch_minutes(run_dir, column):
+    """Minutes of each epoch in a column of the run's training log (`wall_minutes`, ...)."""
     with open(os.path.join(run_dir, "training_log.csv"), newline="") as file:
-        ends = [float(row["wall_minutes"]) for row in csv.DictReader(file)]
+        ends = [float(row[column]) for row in csv.DictReader(file)]
     return [end - start for start, end in zip([0.0] + ends, ends, strict=False)]
 
 
@@ -186,7 +190,9 @@ def run_campaign(tree, precision, flags):
         done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
         if done.returncode:
             raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
-        minutes = _epoch_wall_minutes(run_dir)
+        load = os.getloadavg()[0]
+        minutes = _epoch_minutes(run_dir, "wall_minutes")
+        cpu_minutes = _epoch_minutes(run_dir, "cpu_minutes")
         with open(os.path.join(run_dir, "run_info.json")) as file:
             policy = json.load(file)["dtype_policy"]
     plain, validating = minutes[2], minutes[3]
@@ -195,6 +201,8 @@ def run_campaign(tree, precision, flags):
         "dtype_policy": policy,
         "epoch_minutes": minutes,
         "seconds_per_step_plain": 60 * plain / CAMPAIGN_STEPS_PER_EPOCH,
+        "cpu_seconds_per_step_plain": 60 * cpu_minutes[2] / CAMPAIGN_STEPS_PER_EPOCH,
+        "load_average": load,
         "validation_seconds": 60 * (validating - plain),
         "steps_per_wall_minute": CAMPAIGN_VALIDATION_EVERY * CAMPAIGN_STEPS_PER_EPOCH / spent,
     }
@@ -215,11 +223,16 @@ def measure_campaign(configurations, flags, rounds):
     for _ in range(rounds):
         for name, (tree, precision) in configurations.items():
             runs[name].append(run_campaign(tree, precision, flags))
-            print(f"  {name}: {runs[name][-1]}", flush=True)
+            print(f"  {name}: {runs[name][-1]}", file=sys.stderr, flush=True)
     results = {}
     for name, values in runs.items():
         results[name] = dict(values[0])
-        for key in ("seconds_per_step_plain", "validation_seconds", "steps_per_wall_minute"):
+        for key in (
+            "seconds_per_step_plain",
+            "cpu_seconds_per_step_plain",
+            "validation_seconds",
+            "steps_per_wall_minute",
+        ):
             results[name][key] = statistics.median(v[key] for v in values)
     return results
 
@@ -238,27 +251,27 @@ def main():
     report = {"cpu": cpu_isa(), "tensorflow": tf.__version__, "keras": keras.__version__}
     report["bare_step"] = measure_bare_step(args.steps, args.xla)
     report["inference_256"] = measure_inference(args.steps)
+    if not args.json:
+        print_step(report)
     if not args.skip_campaign:
         with tempfile.TemporaryDirectory() as baseline:
-            configurations = {
-                "this_tree_float32": (REPO, "float32"),
-                "this_tree_auto": (REPO, "auto"),
-            }
+            configurations = {"this_tree_auto": (REPO, "auto")}
             if args.baseline_ref:
-                configurations["baseline_auto"] = (
-                    _export_tree(args.baseline_ref, baseline),
-                    "auto",
-                )
+                tree = _export_tree(args.baseline_ref, baseline)
+                configurations["baseline_auto"] = (tree, "auto")
+                configurations["baseline_bfloat16"] = (tree, "mixed_bfloat16")
+            else:
+                configurations["this_tree_float32"] = (REPO, "float32")
             flags = campaign_flags(args.open_photos)
             report["campaign_flags"] = flags
             report["campaign"] = measure_campaign(configurations, flags, args.rounds)
     if args.json:
         print(json.dumps(report, indent=2))
-    else:
-        print_report(report, args.baseline_ref)
+    elif not args.skip_campaign:
+        print_campaign(report, args.baseline_ref)
 
 
-def print_report(report, baseline_ref):
+def print_step(report):
     bare = report["bare_step"]
     print(f"CPU {report['cpu']}, TensorFlow {report['tensorflow']}, Keras {report['keras']}")
     print(
@@ -281,32 +294,35 @@ def print_report(report, baseline_ref):
         f"{inference['mixed_bfloat16_gain_db']:+.3f} dB; outputs "
         f"{inference['float32_vs_bf16_psnr_db']:.1f} dB apart"
     )
-    campaign = report.get("campaign")
-    if not campaign:
-        return
+
+
+def print_campaign(report, baseline_ref):
+    campaign = report["campaign"]
     for name, result in campaign.items():
         print(
             f"campaign {name} ({result['dtype_policy']}): "
             f"{result['steps_per_wall_minute']:.0f} steps per wall minute "
-            f"({result['seconds_per_step_plain']:.3f} s per step between validations, "
+            f"({result['seconds_per_step_plain']:.3f} s, "
+            f"{result['cpu_seconds_per_step_plain']:.3f} CPU s per step between validations, "
             f"validation {result['validation_seconds']:.1f} s every "
-            f"{CAMPAIGN_VALIDATION_EVERY * CAMPAIGN_STEPS_PER_EPOCH} steps)"
+            f"{CAMPAIGN_VALIDATION_EVERY * CAMPAIGN_STEPS_PER_EPOCH} steps; "
+            f"load average {result['load_average']:.1f})"
         )
-    baseline = campaign.get("baseline_auto", campaign["this_tree_float32"])
-    ratio = campaign["this_tree_auto"]["steps_per_wall_minute"] / baseline["steps_per_wall_minute"]
+    ours = campaign["this_tree_auto"]
+    baseline = campaign["baseline_auto" if baseline_ref else "this_tree_float32"]
     against = f"{baseline_ref}'s --precision=auto" if baseline_ref else "float32"
-    print(f"campaign steps per wall minute, this tree's --precision=auto / {against}: {ratio:.2f}x")
-    ideal = (
-        60
-        / bare[
-            "mixed_bfloat16"
-            if "bfloat16" in campaign["this_tree_auto"]["dtype_policy"]
-            else "float32"
-        ]
-    )
+    wall = ours["steps_per_wall_minute"] / baseline["steps_per_wall_minute"]
+    cpu = baseline["cpu_seconds_per_step_plain"] / ours["cpu_seconds_per_step_plain"]
     print(
-        "campaign / bare step (steps per minute): "
-        f"{campaign['this_tree_auto']['steps_per_wall_minute'] / ideal:.2f}"
+        f"this tree's --precision=auto / {against}: {wall:.2f}x the steps per wall minute, "
+        f"{cpu:.2f}x the steps per CPU second between validations"
+    )
+    bare = report["bare_step"][
+        "mixed_bfloat16" if "bfloat16" in ours["dtype_policy"] else "float32"
+    ]
+    print(
+        f"this tree's campaign step / bare step ({bare:.3f} s): "
+        f"{60 / ours['steps_per_wall_minute'] / bare:.2f}x the wall time"
     )
 
 
