@@ -82,17 +82,24 @@ def _with_policy(policy, build):
 
 
 def _alternate(functions, steps, warmup=3):
-    """Median seconds of each function, called in turn step by step after `warmup` calls each."""
+    """Median wall and CPU (all threads) seconds of each function, called in turn after warm-up.
+
+    Returns `{name: wall seconds, name + "_cpu": CPU seconds}`.
+    """
     for fn in functions.values():
         for _ in range(warmup):
             fn()
     times = {name: [] for name in functions}
+    cpu = {name: [] for name in functions}
     for _ in range(steps):
         for name, fn in functions.items():
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             fn()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+            cpu[name].append(time.process_time() - cpu_start)
+    results = {name: statistics.median(values) for name, values in times.items()}
+    results.update({f"{name}_cpu": statistics.median(values) for name, values in cpu.items()})
+    return results
 
 
 def measure_bare_step(steps, xla=False):
@@ -275,9 +282,9 @@ def print_step(report):
     bare = report["bare_step"]
     print(f"CPU {report['cpu']}, TensorFlow {report['tensorflow']}, Keras {report['keras']}")
     print(
-        f"bare mobile step (batch 8 of 128x128, no XLA): float32 {bare['float32']:.3f} s, "
-        f"mixed_bfloat16 {bare['mixed_bfloat16']:.3f} s: "
-        f"{bare['float32'] / bare['mixed_bfloat16']:.2f}x"
+        f"bare mobile step (batch 8 of 128x128, no XLA): float32 {bare['float32']:.3f} s "
+        f"({bare['float32_cpu']:.3f} CPU s), mixed_bfloat16 {bare['mixed_bfloat16']:.3f} s "
+        f"({bare['mixed_bfloat16_cpu']:.3f} CPU s): {bare['float32'] / bare['mixed_bfloat16']:.2f}x"
     )
     if "float32_xla" in bare:
         print(
@@ -317,12 +324,12 @@ def print_campaign(report, baseline_ref):
         f"this tree's --precision=auto / {against}: {wall:.2f}x the steps per wall minute, "
         f"{cpu:.2f}x the steps per CPU second between validations"
     )
-    bare = report["bare_step"][
-        "mixed_bfloat16" if "bfloat16" in ours["dtype_policy"] else "float32"
-    ]
+    policy = "mixed_bfloat16" if "bfloat16" in ours["dtype_policy"] else "float32"
+    bare, bare_cpu = report["bare_step"][policy], report["bare_step"][f"{policy}_cpu"]
     print(
-        f"this tree's campaign step / bare step ({bare:.3f} s): "
-        f"{60 / ours['steps_per_wall_minute'] / bare:.2f}x the wall time"
+        f"this tree's campaign step against the bare step ({bare:.3f} s, {bare_cpu:.3f} CPU s): "
+        f"{60 / ours['steps_per_wall_minute'] / bare:.2f}x the wall time, "
+        f"{ours['cpu_seconds_per_step_plain'] / bare_cpu:.2f}x the CPU time between validations"
     )
 
 

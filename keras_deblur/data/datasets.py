@@ -362,7 +362,7 @@ def _augmented_window(photo, rng, crop_size, blur_options):
     table = colour_table(rng)
     kernel = _draw_kernel(rng, blur_options)
     top, left = _window(rng, size, crop_size, training=True)
-    margin = kernel.shape[0] // 2
+    margin = max(kernel.shape) // 2  # as blur_window's
     region_top, region_left = max(top - margin, 0), max(left - margin, 0)
     region_size = (
         min(top + crop_size + margin, size[0]) - region_top,
