@@ -19,12 +19,13 @@ ratios mean anything, and every A/B is interleaved):
     `--open_photos` also the campaign's photos), callbacks, checkpoints and
     validation (Keras validation, and with `--open_photos` the fixed
     validation crops, which need those photos), for each
-    configuration in turn, `--rounds` times. Each run trains 4 epochs of 100
-    steps with validation every 2nd; the first epoch (tracing) and the second
-    (the first validation's tracing) are dropped, and the campaign's spacing
+    configuration in turn, `--rounds` times. Each run trains 5 epochs of 100
+    steps and validates after the 3rd and the 5th, and the campaign's spacing
     (`--validation_every=10`: 9 plain epochs, then one that validates) is
-    composed from epoch 3 (plain) and epoch 4 (validating), read from the
-    run's `training_log.csv` (`wall_minutes`).
+    composed from the epochs' `wall_minutes` in the run's `training_log.csv`:
+    epoch 1 traces and is dropped; epoch 2 only trains; epoch 3 adds Keras'
+    validation pass; epoch 4 adds the fixed validation's scorer of epoch 3
+    (it runs after the clock callback, so its time lands in the next epoch).
 
 Configurations of (c): this tree with --precision=auto (what it picks here
 is printed) and with --precision=float32; with `--baseline_ref REF` instead
@@ -159,10 +160,10 @@ def campaign_flags(open_photos=None):
         "--log_mse_floor=3e-3",
         "--unblurred_ratio=0.35",
         "--blur_exposures=uniform,0.005",
-        "--epochs=4",
-        "--warmup_epochs=4",
+        "--epochs=5",
+        "--warmup_epochs=5",
         f"--steps_per_epoch={CAMPAIGN_STEPS_PER_EPOCH}",
-        "--validation_every=2",
+        "--validation_every=3",
     ]
     if open_photos:
         train, val = os.path.join(open_photos, "train"), os.path.join(open_photos, "val")
@@ -186,9 +187,9 @@ def _epoch_minutes(run_dir, column):
 def run_campaign(tree, precision, flags):
     """Trains in `tree`'s code; returns campaign steps per wall minute and the epochs' minutes.
 
-    Epoch 3 trains only, epoch 4 also validates; the campaign validates one
-    epoch in `CAMPAIGN_VALIDATION_EVERY`, so it spends
-    `(CAMPAIGN_VALIDATION_EVERY - 1) * epoch_3 + epoch_4` per that many epochs.
+    See the module's docstring for which epoch holds what: a validation costs
+    `epoch_3 + epoch_4 - 2 * epoch_2`, and the campaign spends
+    `CAMPAIGN_VALIDATION_EVERY * epoch_2` plus one validation per that many epochs.
     """
     with tempfile.TemporaryDirectory() as run_dir:
         command = [sys.executable, "-m", "keras_deblur.train", *flags]
@@ -202,15 +203,16 @@ def run_campaign(tree, precision, flags):
         cpu_minutes = _epoch_minutes(run_dir, "cpu_minutes")
         with open(os.path.join(run_dir, "run_info.json")) as file:
             policy = json.load(file)["dtype_policy"]
-    plain, validating = minutes[2], minutes[3]
-    spent = (CAMPAIGN_VALIDATION_EVERY - 1) * plain + validating
+    plain = minutes[1]
+    validation = minutes[2] + minutes[3] - 2 * plain
+    spent = CAMPAIGN_VALIDATION_EVERY * plain + validation
     return {
         "dtype_policy": policy,
         "epoch_minutes": minutes,
         "seconds_per_step_plain": 60 * plain / CAMPAIGN_STEPS_PER_EPOCH,
-        "cpu_seconds_per_step_plain": 60 * cpu_minutes[2] / CAMPAIGN_STEPS_PER_EPOCH,
+        "cpu_seconds_per_step_plain": 60 * cpu_minutes[1] / CAMPAIGN_STEPS_PER_EPOCH,
         "load_average": load,
-        "validation_seconds": 60 * (validating - plain),
+        "validation_seconds": 60 * validation,
         "steps_per_wall_minute": CAMPAIGN_VALIDATION_EVERY * CAMPAIGN_STEPS_PER_EPOCH / spent,
     }
 
