@@ -50,9 +50,10 @@ def bfloat16_pays(flags=None, jit_compile=False):
     preset's step took 0.107 s in bf16 against 0.180 s in float32, 1.68x
     (`bench/bench_campaign_step.py`); the issue's Intel AMX machine measured
     1.6x. XLA's CPU backend compiles convolutions itself rather than through
-    oneDNN and gains nothing from bf16 without AMX (0.220 against 0.226 s on
-    the same AMD CPU), which is what an earlier measurement, taken while the
-    mobile preset still compiled with XLA, saw (0.174 against 0.176 s).
+    oneDNN and gains nothing from bf16 without AMX (0.98x on the same CPU, in a
+    run where the step without XLA gained 2.35x), which is what an earlier
+    measurement, taken while the mobile preset still compiled with XLA, saw
+    (0.174 against 0.176 s).
 
     Args:
         flags: iterable of str or None. CPU flags; None reads this machine's.
