@@ -36,11 +36,6 @@ def cpu_isa(flags=None):
     return " + ".join(parts)
 
 
-def has_amx(flags=None):
-    """True where the CPU has AMX bf16 tiles."""
-    return "amx_bf16" in (cpu_flags() if flags is None else set(flags))
-
-
 def bfloat16_pays(flags=None, jit_compile=False):
     """True where mixed_bfloat16 trains faster than float32 on this CPU.
 
