@@ -36,10 +36,25 @@ def cpu_isa(flags=None):
     return " + ".join(parts)
 
 
-def has_amx(flags=None):
-    """True where the CPU has AMX bf16 tiles: there mixed_bfloat16 trains ~1.6x faster.
+def bfloat16_pays(flags=None, jit_compile=False):
+    """True where mixed_bfloat16 trains faster than float32 on this CPU.
 
-    AVX512-BF16 alone is not enough: on an AMD AVX512-BF16 CPU the mobile
-    generator's step took 0.174 s in bf16 and 0.176 s in float32.
+    oneDNN runs bf16 convolutions on AMX tiles and on AVX512-BF16 (VDPBF16PS);
+    without either it emulates them, slower than float32. On a 2-core AMD EPYC
+    with AVX512-BF16 and no AMX (TensorFlow 2.21, oneDNN on, no XLA) the mobile
+    preset's step took 0.107 s in bf16 against 0.180 s in float32, 1.68x
+    (`bench/bench_campaign_step.py`); the issue's Intel AMX machine measured
+    1.6x. XLA's CPU backend compiles convolutions itself rather than through
+    oneDNN and gains nothing from bf16 without AMX (0.98x on the same CPU, in a
+    run where the step without XLA gained 2.35x), which is what an earlier
+    measurement, taken while the mobile preset still compiled with XLA, saw
+    (0.174 against 0.176 s).
+
+    Args:
+        flags: iterable of str or None. CPU flags; None reads this machine's.
+        jit_compile: bool. Whether the step is XLA-compiled. Defaults to False.
     """
-    return "amx_bf16" in (cpu_flags() if flags is None else set(flags))
+    flags = cpu_flags() if flags is None else set(flags)
+    if "amx_bf16" in flags:
+        return True
+    return "avx512_bf16" in flags and not jit_compile

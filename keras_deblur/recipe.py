@@ -159,8 +159,8 @@ class Recipe:
     precision: str = _field(
         "auto",
         "runtime",
-        "Compute precision; 'auto' picks mixed_bfloat16 on TPUs and CPUs with AMX, "
-        "mixed_float16 on GPUs, else float32.",
+        "Compute precision; 'auto' picks mixed_bfloat16 on TPUs and on CPUs with AMX or "
+        "AVX512-BF16 (without XLA), mixed_float16 on GPUs, else float32.",
         choices=PRECISIONS,
     )
     jit_compile: bool = _field(False, "runtime", "XLA-compile the training step.")

@@ -51,7 +51,7 @@ from PIL import Image
 
 from keras_deblur import callbacks as callbacks_lib
 from keras_deblur import losses
-from keras_deblur.cpu import cpu_isa, has_amx
+from keras_deblur.cpu import bfloat16_pays, cpu_flags, cpu_isa
 from keras_deblur.data import images as images_lib
 from keras_deblur.data.embedded import EMBEDDED, photo_paths
 from keras_deblur.gan import TEST_METRICS, DeblurGAN
@@ -164,7 +164,7 @@ def _run_precision(recipe, resumed_run_dir):
                 return json.load(file)["dtype_policy"], "auto: as the run started"
         except (OSError, ValueError, KeyError):
             pass
-    return resolve_precision(recipe.precision)
+    return resolve_precision(recipe.precision, recipe.jit_compile)
 
 
 def _run(recipe, run_dir, resume, strategy, verbose):
@@ -649,13 +649,17 @@ def make_strategy(name="default", tpu_address=""):
     raise ValueError(f"strategy must be one of {STRATEGIES}. Received: strategy={name!r}")
 
 
-def resolve_precision(precision):
+def resolve_precision(precision, jit_compile=False):
     """The Keras dtype policy for a recipe's `precision`, and why ("auto" asks the machine).
 
-    "auto": mixed bfloat16 on TPUs and on CPUs with AMX (the issue's Intel AMX
-    machine ran the mobile step 1.6x faster in bf16), mixed float16 on GPUs,
-    float32 elsewhere: on an AMD AVX512-BF16 CPU without AMX bf16 gained nothing
-    (0.174 s against 0.176 s per mobile step).
+    "auto": mixed bfloat16 on TPUs, and on CPUs where it trains faster
+    (`cpu.bfloat16_pays`: AMX, or AVX512-BF16 without XLA; 1.68x per mobile
+    step on a 2-core AMD AVX512-BF16 CPU), mixed float16 on GPUs, float32
+    elsewhere.
+
+    Args:
+        precision: str. "auto" or a Keras dtype policy name.
+        jit_compile: bool. Whether the step is XLA-compiled. Defaults to False.
 
     Returns:
         `(policy name, reason)`.
@@ -666,9 +670,10 @@ def resolve_precision(precision):
         return "mixed_bfloat16", "auto: TPU"
     if tf.config.list_logical_devices("GPU"):
         return "mixed_float16", "auto: GPU"
-    if has_amx():
+    if bfloat16_pays(jit_compile=jit_compile):
         return "mixed_bfloat16", f"auto: CPU {cpu_isa()}"
-    return "float32", f"auto: CPU {cpu_isa()} has no AMX"
+    reason = "with XLA" if jit_compile and "avx512_bf16" in cpu_flags() else "without fast bf16"
+    return "float32", f"auto: CPU {cpu_isa()} {reason}"
 
 
 def load_perceptual_loss(vgg_weights=VGG_AUTO):

@@ -299,18 +299,16 @@ def test_unblurred_ratio_leaves_that_share_of_pairs_sharp(tmp_path):
     assert not any(np.array_equal(blurred, sharp) for blurred, sharp in pairs)
 
 
-def test_depth_of_field_ratio_softens_that_share_of_targets_and_keeps_it_in_them(tmp_path):
+@pytest.mark.parametrize("augment", [False, True])
+def test_depth_of_field_ratio_softens_that_share_of_targets_and_keeps_it_in_them(tmp_path, augment):
     photos = _write_photos(str(tmp_path), count=1) * 20
 
     def detail(image):
-        return np.abs(np.diff(image, axis=1)).mean()
+        return np.abs(np.diff(image, axis=0)).mean() + np.abs(np.diff(image, axis=1)).mean()
 
-    plain = _as_list(synthetic_dataset(photos, crop_size=32, seed=3, unblurred_ratio=1.0))
-    defocused = _as_list(
-        synthetic_dataset(
-            photos, crop_size=32, seed=3, unblurred_ratio=1.0, depth_of_field_ratio=0.5
-        )
-    )
+    options = dict(crop_size=32, seed=3, unblurred_ratio=1.0, augment=augment)
+    plain = _as_list(synthetic_dataset(photos, **options))
+    defocused = _as_list(synthetic_dataset(photos, depth_of_field_ratio=0.5, **options))
     # Unblurred pairs keep their target as input: the defocus is the target's own.
     assert all(np.array_equal(blurred, sharp) for blurred, sharp in defocused)
     softer = [detail(d[1]) < 0.9 * detail(p[1]) for p, d in zip(plain, defocused, strict=True)]
@@ -501,3 +499,49 @@ def test_mixing_procedural_pairs_follows_the_ratio():
     assert abs(float(np.mean(mixed)) - 0.3) < 0.03
     with pytest.raises(ValueError, match="procedural_ratio"):
         mix_procedural(zeros, ones, procedural_ratio=-0.5)
+
+
+def _whole_photo_pair(photo, rng, crop_size, blur_options):
+    """The augmented pair as first written: rescale and jitter the whole photo, crop, blur."""
+    from keras_deblur.data import datasets
+    from keras_deblur.data.augment import jitter_colours, random_dihedral, random_rescale
+
+    sharp = jitter_colours(random_rescale(photo, rng, min_side=crop_size), rng)
+    kernel = datasets._draw_kernel(rng, blur_options)
+    top, left = datasets._window(rng, sharp.shape, crop_size, training=True)
+    window = (crop_size, crop_size)
+    pair = datasets._degrade_window(sharp, rng, kernel, top, left, window, blur_options)
+    return random_dihedral(rng, *pair)
+
+
+def _gradient(image):
+    """Mean absolute difference between neighbours: sharpness, which the scale and blur set."""
+    image = image.astype(float)
+    return np.abs(np.diff(image, axis=0)).mean() + np.abs(np.diff(image, axis=1)).mean()
+
+
+def test_augmented_crops_keep_the_whole_photo_augmentation_distribution():
+    """Rescaling and jittering only the crop's window draws the same crops, scales, colours."""
+    from keras_deblur.data import datasets
+
+    photos = embedded_photo_paths("train")[:4]
+    options = {"unblurred_ratio": 0.2, "noise_ratio": 0.2, "jpeg_ratio": 0.2}
+    cache = datasets.PhotoCache()
+    stats = {"fast": [], "whole": []}
+    for seed in range(80):
+        path = photos[seed % len(photos)]
+        fast = datasets._blur_on_the_fly(
+            path, np.random.default_rng(seed), 64, True, True, options, cache
+        )
+        whole = _whole_photo_pair(cache.read(path), np.random.default_rng(seed), 64, options)
+        for name, pair in (("fast", fast), ("whole", whole)):
+            sharp = pair[1].astype(float)
+            stats[name].append([*sharp.mean(axis=(0, 1)), sharp.std(), *map(_gradient, pair)])
+        # The same draws: the same window of the same rescaled, recoloured photo,
+        # on a sampling grid moved by under a pixel (see augment.rescale_region).
+        assert fast[1].shape == whole[1].shape == (64, 64, 3)
+        assert abs(fast[1].astype(float).mean() - whole[1].astype(float).mean()) < 2.0
+    fast, whole = np.array(stats["fast"]), np.array(stats["whole"])
+    # Colours, contrast and the sharpness of both sides, over the sample.
+    np.testing.assert_allclose(fast.mean(axis=0), whole.mean(axis=0), rtol=0.02)
+    np.testing.assert_allclose(fast.std(axis=0), whole.std(axis=0), rtol=0.05)

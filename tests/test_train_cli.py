@@ -330,11 +330,12 @@ def test_recipe_data_fields_reach_the_training_streams(tmp_path, monkeypatch):
     assert calls["mix_procedural"][0]["procedural_ratio"] == 0.5
 
 
-def test_auto_precision_is_bfloat16_only_with_amx_and_a_bfloat16_run_trains(tmp_path, monkeypatch):
-    monkeypatch.setattr(train, "has_amx", lambda: False)
+def test_auto_precision_is_bfloat16_where_it_pays_and_a_bfloat16_run_trains(tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "bfloat16_pays", lambda jit_compile: False)
     assert train.resolve_precision("auto")[0] == "float32"
-    monkeypatch.setattr(train, "has_amx", lambda: True)
+    monkeypatch.setattr(train, "bfloat16_pays", lambda jit_compile: not jit_compile)
     assert train.resolve_precision("auto") == ("mixed_bfloat16", f"auto: CPU {train.cpu_isa()}")
+    assert train.resolve_precision("auto", jit_compile=True)[0] == "float32"
     assert train.resolve_precision("float32") == ("float32", "asked for")
     recipe = Recipe(**dict(TINY, epochs=1, precision="auto", content_weight=0.0, pixel_weight=1.0))
     result = train.train(recipe.replace(warmup_epochs=1), str(tmp_path / "run"))
@@ -346,7 +347,7 @@ def test_auto_precision_is_bfloat16_only_with_amx_and_a_bfloat16_run_trains(tmp_
     final = keras.saving.load_model(result.final_generator, safe_mode=True)
     assert {layer.dtype_policy.name for layer in final.layers} == {"float32"}
     # Resumed on a machine where "auto" means float32, the run keeps its bf16.
-    monkeypatch.setattr(train, "has_amx", lambda: False)
+    monkeypatch.setattr(train, "bfloat16_pays", lambda jit_compile: False)
     train.resume(result.run_dir, epochs=2, warmup_epochs=2)
     info = json.loads(open(os.path.join(result.run_dir, "run_info.json")).read())
     assert info["dtype_policy"] == "mixed_bfloat16"

@@ -38,10 +38,13 @@ from PIL import Image
 from tqdm import tqdm
 
 from keras_deblur.data.augment import (
+    colour_table,
+    draw_rescale,
     jitter_colours,
     jpeg_compress,
     random_dihedral,
     random_rescale,
+    rescale_region,
 )
 from keras_deblur.data.dead_leaves import dead_leaves_image
 from keras_deblur.data.depth_of_field import (
@@ -336,6 +339,9 @@ def _degrade_window(sharp, rng, kernel, top, left, size, blur_options):
 def _blur_on_the_fly(sharp_path, rng, crop_size, training, augment, blur_options, photos):
     sharp = photos.read(sharp_path)
     augment = training and augment
+    if augment and crop_size is not None and min(sharp.shape[:2]) >= crop_size:
+        blurred, sharp = _augmented_window(sharp, rng, crop_size, blur_options)
+        return random_dihedral(rng, blurred, sharp)
     if augment:  # before the blur, so the blur and the noise stay those of a camera
         sharp = jitter_colours(random_rescale(sharp, rng, min_side=crop_size), rng)
     kernel = _draw_kernel(rng, blur_options)
@@ -360,20 +366,61 @@ def _draws_depth_of_field(rng, blur_options):
     return bool(ratio) and rng.random() < ratio
 
 
+def _region_around(window, margin, shape):
+    """`(top, left, height, width)` of a window plus `margin`, clipped to an image of `shape`."""
+    top, left, height, width = window
+    region_top, region_left = max(top - margin, 0), max(left - margin, 0)
+    return (
+        region_top,
+        region_left,
+        min(top + height + margin, shape[0]) - region_top,
+        min(left + width + margin, shape[1]) - region_left,
+    )
+
+
 def _defocused_region(sharp, rng, kernel, window):
     """The window plus the blur's and the defocus's margins, given synthetic depth of field.
 
     Returns the region and the window's top-left corner inside it, so the shake
     that follows blurs the defocused scene as a camera would.
     """
-    top, left, height, width = window
     margin = kernel.shape[0] // 2 + margin_for(MAX_RADIUS_RANGE[1])
-    region_top, region_left = max(top - margin, 0), max(left - margin, 0)
-    region = sharp[
-        region_top : min(top + height + margin, sharp.shape[0]),
-        region_left : min(left + width + margin, sharp.shape[1]),
-    ]
-    return photo_depth_of_field(rng, region), top - region_top, left - region_left
+    top, left, height, width = _region_around(window, margin, sharp.shape)
+    region = sharp[top : top + height, left : left + width]
+    return photo_depth_of_field(rng, region), window[0] - top, window[1] - left
+
+
+def _augmented_window(photo, rng, crop_size, blur_options):
+    """Rescales, jitters and blurs one training crop as if done to the whole photo.
+
+    The same draws in the same order as rescaling and jittering the whole
+    photo, then cropping a random window and blurring it, but only the window
+    and the kernel's margin around it (clipped to the rescaled photo, so the
+    borders reflect where the whole photo's would) are rescaled and jittered.
+    On the campaign's photos (640 to 1024 pixels wide) a 128-pixel training
+    pair took 3.2 CPU ms this way against 7.0 for the whole photo. A pair
+    given depth of field (`depth_of_field_ratio`) takes the defocus's margin too.
+    """
+    size = draw_rescale(rng, photo.shape, min_side=crop_size)
+    table = colour_table(rng)
+    kernel = _draw_kernel(rng, blur_options)
+    top, left = _window(rng, size, crop_size, training=True)
+    defocus = _draws_depth_of_field(rng, blur_options)
+    margin = max(kernel.shape) // 2  # as blur_window's
+    if defocus:
+        margin += margin_for(MAX_RADIUS_RANGE[1])
+    region_box = _region_around((top, left, crop_size, crop_size), margin, size)
+    if size == photo.shape[:2]:
+        region_top, region_left, rows, cols = region_box
+        region = photo[region_top : region_top + rows, region_left : region_left + cols]
+    else:
+        region = rescale_region(photo, size, region_box)
+    region = jitter_colours(region, rng, table)
+    if defocus:
+        region = photo_depth_of_field(rng, region)
+    window = (top - region_box[0], left - region_box[1])
+    crop = (crop_size, crop_size)
+    return _degrade_window(region, rng, kernel, *window, crop, blur_options)
 
 
 def _procedural_pair(rng, crop_size, blur_options, leaf_options):
@@ -571,7 +618,8 @@ def synthetic_dataset(
             random factor in `augment.RESCALE_RANGE` (area interpolation;
             the shorter side stays >= `crop_size`) and its colours,
             brightness and gamma jittered (`augment.jitter_colours`), all
-            before the blur; the pair is then flipped or rotated by a
+            before the blur (computed for the crop's window and the blur's
+            margin only); the pair is then flipped or rotated by a
             multiple of 90 degrees. Never when `training` is False.
             Defaults to False.
         **blur_options: `max_length`, `exposure`, `fraction`, `num_steps`,
