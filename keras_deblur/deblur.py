@@ -20,6 +20,7 @@ import numpy as np
 from absl import app, flags
 from tqdm import tqdm
 
+from keras_deblur.cli import reports_errors
 from keras_deblur.data.images import (
     MAX_PIXELS,
     ImageReadError,
@@ -149,21 +150,18 @@ def _define_flags():
     )
 
 
+@reports_errors(FileNotFoundError, ValueError)
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
     for name in ("weights", "input", "output_dir"):
         if not FLAGS[name].value:
             raise app.UsageError(f"--{name} is required")
-    try:
-        set_max_pixels(FLAGS.max_pixels)
-        if os.path.exists(FLAGS.output_dir) and not os.path.isdir(FLAGS.output_dir):
-            raise ValueError(f"{FLAGS.output_dir}: --output_dir exists and is not a folder")
-        inputs = list_images(FLAGS.input)
-        model = load_generator(FLAGS.weights)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    set_max_pixels(FLAGS.max_pixels)
+    if os.path.exists(FLAGS.output_dir) and not os.path.isdir(FLAGS.output_dir):
+        raise ValueError(f"{FLAGS.output_dir}: --output_dir exists and is not a folder")
+    inputs = list_images(FLAGS.input)
+    model = load_generator(FLAGS.weights)
     written, failures = deblur_files(
         model,
         inputs,
