@@ -1,6 +1,6 @@
 """Soak: a folder of phone photos through `python -m keras_deblur.deblur`, then kill and resume.
 
-    python bench/bench_soak.py [--photos 1000] [--seed 0] [--work_dir DIR]
+    python bench/bench_soak.py [--photos 1000] [--seed 0] [--work_dir DIR] [--no_resume]
 
 1. Writes --photos photos of mixed sizes (64-640 pixel sides, 1% of 1000-1600,
    two above 4 megapixels, which the CLI tiles) and formats (JPEG with EXIF
@@ -251,6 +251,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work_dir", help="keep the photos and outputs here (default: temp)")
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between samples")
+    parser.add_argument("--no_resume", action="store_true", help="skip the kill-and-resume check")
     args = parser.parse_args()
     print(f"CPU: {cpu_isa()}, {os.cpu_count()} cores")
     work = args.work_dir or tempfile.mkdtemp(prefix="bench_soak_")
@@ -259,7 +260,8 @@ def main():
         good, broken = make_photo_folder(photos, args.photos, args.seed)
         print(f"{len(good)} photos and {len(broken)} broken files in {photos}")
         checks = soak(photos, good, broken, work, args.interval)
-        checks |= kill_and_resume(photos, good, broken, work, args.interval)
+        if not args.no_resume:
+            checks |= kill_and_resume(photos, good, broken, work, args.interval)
     finally:
         if not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)
