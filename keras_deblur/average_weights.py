@@ -9,9 +9,9 @@ Each `--weights` entry is a preset name or a `.keras` file
 one's design and is an ordinary `.keras` generator.
 """
 
-import sys
-
 from absl import app, flags
+
+from keras_deblur.cli import reports_errors
 
 
 def _define_flags():
@@ -21,6 +21,7 @@ def _define_flags():
     flags.mark_flags_as_required(["weights", "output"])
 
 
+@reports_errors(OSError, ValueError)
 def main(argv):
     del argv
     from keras_deblur.models.averaging import average_generators
@@ -28,16 +29,11 @@ def main(argv):
 
     FLAGS = flags.FLAGS
     if not FLAGS.output.endswith(".keras"):
-        print(f"error: {FLAGS.output}: the output must be a .keras file", file=sys.stderr)
-        return 2
-    try:
-        generators = [load_generator(path) for path in FLAGS.weights]
-        mean = average_generators(generators, names=FLAGS.weights)
-        generators[0].set_weights(mean)
-        generators[0].save(FLAGS.output)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        raise ValueError(f"{FLAGS.output}: the output must be a .keras file")
+    generators = [load_generator(path) for path in FLAGS.weights]
+    mean = average_generators(generators, names=FLAGS.weights)
+    generators[0].set_weights(mean)
+    generators[0].save(FLAGS.output)
     print(f"Wrote {FLAGS.output}: the mean of {len(generators)} generators")
     return 0
 

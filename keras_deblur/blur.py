@@ -14,6 +14,7 @@ if nothing could be used.
 import os
 import sys
 
+from keras_deblur.cli import reports_errors
 from keras_deblur.data.datasets import write_blurred_dataset
 from keras_deblur.data.images import MAX_PIXELS, list_images, set_max_pixels
 from keras_deblur.data.motion_blur import TRAINING_EXPOSURES, TRAINING_FRACTIONS
@@ -68,6 +69,7 @@ def parse_levels(values, name, allow_uniform=False):
     return levels
 
 
+@reports_errors(OSError, ValueError)
 def blur_photos(input_spec, output, **options):
     """Runs the command: returns its exit code, reporting in one line per problem.
 
@@ -76,17 +78,13 @@ def blur_photos(input_spec, output, **options):
         output: str. Dataset folder.
         **options: see `datasets.write_blurred_dataset`.
     """
-    try:
-        inputs = list_images(input_spec)
-        # An output folder inside the input folder must not feed back a previous run.
-        inside = os.path.join(os.path.abspath(output), "")
-        inputs = [path for path in inputs if not os.path.abspath(path).startswith(inside)]
-        if not inputs:
-            raise FileNotFoundError(f"{input_spec}: no image files outside {output}")
-        written, problems = write_blurred_dataset(inputs, output, **options)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    inputs = list_images(input_spec)
+    # An output folder inside the input folder must not feed back a previous run.
+    inside = os.path.join(os.path.abspath(output), "")
+    inputs = [path for path in inputs if not os.path.abspath(path).startswith(inside)]
+    if not inputs:
+        raise FileNotFoundError(f"{input_spec}: no image files outside {output}")
+    written, problems = write_blurred_dataset(inputs, output, **options)
     print(f"Wrote {written} blurred/sharp pairs into {output}")
     if problems:
         print(f"error: skipped {len(problems)} unreadable files (named above)", file=sys.stderr)

@@ -9,6 +9,8 @@ EXIF orientation of phone photos is applied), with the input's ICC profile and
 EXIF where the format carries them (JPEG, PNG); JPEGs are written at quality 95.
 A file that cannot be read (corrupt, truncated, over the --max_pixels budget)
 is reported in one line and skipped; the exit code is 1 if any file failed.
+Every output is written atomically, so after a run is killed, --skip_existing
+resumes it: photos whose outputs exist are skipped, and counted.
 """
 
 import os
@@ -18,6 +20,7 @@ import numpy as np
 from absl import app, flags
 from tqdm import tqdm
 
+from keras_deblur.cli import reports_errors
 from keras_deblur.data.images import (
     MAX_PIXELS,
     ImageReadError,
@@ -45,6 +48,15 @@ def compare_path(path):
     return f"{stem}_compare{extension}"
 
 
+def outputs_exist(target, compare=False):
+    """True if `target` (and with `compare`, its compare file) is already written.
+
+    Outputs are written atomically (`write_image`), so a file under its final
+    name is a whole one.
+    """
+    return os.path.exists(target) and (not compare or os.path.exists(compare_path(target)))
+
+
 def side_by_side(left, right):
     """Concatenates two images of the same shape horizontally."""
     return np.concatenate([left, right], axis=1)
@@ -58,6 +70,7 @@ def deblur_files(
     tile_overlap=DEFAULT_TILE_OVERLAP,
     compare=False,
     progress=True,
+    skip_existing=False,
 ):
     """Deblurs image files, writing results under `output_dir`.
 
@@ -70,10 +83,12 @@ def deblur_files(
         compare: bool. Also write `<name>_compare.<ext>` with the input and the
             result side by side.
         progress: bool. Show a progress bar.
+        skip_existing: bool. Leave alone inputs whose outputs exist
+            (`outputs_exist`): resumes a run that was stopped.
 
     Returns:
         `(written, failures)`: output paths, and `(input path, message)` pairs
-        for files that could not be processed.
+        for files that could not be processed. Skipped inputs are in neither.
     """
     written, failures = [], []
     bar = tqdm(
@@ -87,6 +102,8 @@ def deblur_files(
             failures.append(
                 (source, f"{source}: refusing to overwrite the input; pick another output_dir")
             )
+            continue
+        if skip_existing and outputs_exist(target, compare):
             continue
         try:
             image, header = read_image_and_header(source)
@@ -126,27 +143,39 @@ def _define_flags():
     flags.DEFINE_boolean(
         "compare", False, "Also write <name>_compare.<ext>: blurred | deblurred side by side."
     )
+    flags.DEFINE_boolean(
+        "skip_existing",
+        False,
+        "Skip photos whose outputs already exist (resume a stopped run).",
+    )
 
 
+@reports_errors(FileNotFoundError, ValueError)
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
     for name in ("weights", "input", "output_dir"):
         if not FLAGS[name].value:
             raise app.UsageError(f"--{name} is required")
-    try:
-        set_max_pixels(FLAGS.max_pixels)
-        if os.path.exists(FLAGS.output_dir) and not os.path.isdir(FLAGS.output_dir):
-            raise ValueError(f"{FLAGS.output_dir}: --output_dir exists and is not a folder")
-        inputs = list_images(FLAGS.input)
-        model = load_generator(FLAGS.weights)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    set_max_pixels(FLAGS.max_pixels)
+    if os.path.exists(FLAGS.output_dir) and not os.path.isdir(FLAGS.output_dir):
+        raise ValueError(f"{FLAGS.output_dir}: --output_dir exists and is not a folder")
+    inputs = list_images(FLAGS.input)
+    model = load_generator(FLAGS.weights)
     written, failures = deblur_files(
-        model, inputs, FLAGS.output_dir, FLAGS.tile, FLAGS.tile_overlap, FLAGS.compare
+        model,
+        inputs,
+        FLAGS.output_dir,
+        FLAGS.tile,
+        FLAGS.tile_overlap,
+        FLAGS.compare,
+        skip_existing=FLAGS.skip_existing,
     )
-    print(f"Deblurred {len(written)} of {len(inputs)} images into {FLAGS.output_dir}")
+    skipped = len(inputs) - len(written) - len(failures)
+    print(
+        f"Deblurred {len(written)} of {len(inputs)} images into {FLAGS.output_dir}"
+        + (f" ({skipped} skipped: their outputs exist)" if skipped else "")
+    )
     if failures:
         print(f"error: {len(failures)} of {len(inputs)} failed (named above)", file=sys.stderr)
         return 1

@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from keras_deblur import baselines, detection, metrics, report
 from keras_deblur.blur import UNIFORM_EXPOSURE, parse_levels
+from keras_deblur.cli import reports_errors
 from keras_deblur.data.datasets import find_image_pairs, probe_image
 from keras_deblur.data.depth_of_field import photo_depth_of_field
 from keras_deblur.data.embedded import EMBEDDED, photo_paths
@@ -564,6 +565,8 @@ def _define_flags():
     )
 
 
+# EvaluationInputError is a ValueError: one "error:" line per problem.
+@reports_errors(OSError, ValueError, RuntimeError)
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
@@ -580,37 +583,29 @@ def main(argv):
     if bool(FLAGS.paired_dir) == bool(FLAGS.sharp_dir):
         raise app.UsageError("give exactly one of --paired_dir and --sharp_dir")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        set_max_pixels(FLAGS.max_pixels)
-        detector = None
-        if FLAGS.detection:
-            detector = (
-                detection.yolo_onnx_detector(FLAGS.yolo_onnx)
-                if FLAGS.yolo_onnx
-                else detection.default_detector()
-            )
-        summary = evaluate(
-            FLAGS.weights,
-            FLAGS.output_dir,
-            paired_dir=FLAGS.paired_dir,
-            sharp=FLAGS.sharp_dir,
-            seed=FLAGS.seed,
-            limit=FLAGS.limit,
-            tile_size=FLAGS.tile,
-            detector=detector,
-            reference_methods=FLAGS.references,
-            visual_report=FLAGS.report,
-            blur_options=blur_options,
-            unblurred=FLAGS.unblurred,
-            depth_of_field=FLAGS.depth_of_field,
+    set_max_pixels(FLAGS.max_pixels)
+    detector = None
+    if FLAGS.detection:
+        detector = (
+            detection.yolo_onnx_detector(FLAGS.yolo_onnx)
+            if FLAGS.yolo_onnx
+            else detection.default_detector()
         )
-    except EvaluationInputError as error:
-        for problem in error.problems:
-            print(f"error: {problem}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    summary = evaluate(
+        FLAGS.weights,
+        FLAGS.output_dir,
+        paired_dir=FLAGS.paired_dir,
+        sharp=FLAGS.sharp_dir,
+        seed=FLAGS.seed,
+        limit=FLAGS.limit,
+        tile_size=FLAGS.tile,
+        detector=detector,
+        reference_methods=FLAGS.references,
+        visual_report=FLAGS.report,
+        blur_options=blur_options,
+        unblurred=FLAGS.unblurred,
+        depth_of_field=FLAGS.depth_of_field,
+    )
     print(format_table(summary))
     print(f"Results in {FLAGS.output_dir}")
     if summary["skipped"]:

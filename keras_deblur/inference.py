@@ -2,11 +2,12 @@
 
 The generator needs heights and widths that are multiples of 4 (two stride-2
 levels), and a few pixels more than its reflection pads. `deblur` reflect-pads
-the photo, runs the network and crops back, so any photo of at least 2x2
-pixels works. Large photos are processed in overlapping tiles blended with
-linear ramps, which bounds memory; because InstanceNorm normalises each tile
-with its own statistics, a tiled result differs slightly from a full pass
-(measured in tests/test_inference.py, see the README for the figure).
+the photo (to multiples of 64: `SHAPE_BUCKET`), runs the network and crops
+back, so any photo of at least 2x2 pixels works. Large photos are processed in
+overlapping tiles blended with linear ramps, which bounds memory; because
+InstanceNorm normalises each tile with its own statistics, a tiled result
+differs slightly from a full pass (measured in tests/test_inference.py, see
+the README for the figure).
 """
 
 import math
@@ -23,6 +24,12 @@ MIN_IMAGE_SIDE = 2
 # keeps tens of 64-channel float32 maps alive (several GB).
 AUTO_TILE_MAX_PIXELS = 2048 * 2048
 DEFAULT_TILE_SIZE = 1024
+# Whole photos are padded further, to multiples of this, so that a folder of
+# photos of many sizes runs the network at few shapes: TensorFlow's oneDNN
+# kernels keep primitives for every input shape they meet (about 0.5 MB each
+# for the mobile generator), and one shape per photo grew a 1,000-photo run
+# by 300 MB (bench/bench_soak.py). Tiles are already of one size.
+SHAPE_BUCKET = 64
 DEFAULT_TILE_OVERLAP = 64
 
 
@@ -82,33 +89,39 @@ def _merge_channels(rgb, alpha, like):
     return rgb
 
 
-def padding_for(height, width):
+def padding_for(height, width, multiple=SIZE_MULTIPLE):
     """Bottom/right padding that makes (height, width) acceptable to the network.
+
+    Args:
+        height, width: int. The image's size.
+        multiple: int. A multiple of 4 the padded sides are rounded up to.
 
     Returns:
         `(pad_height, pad_width)` such that the padded sides are multiples of
-        4 and at least 8 pixels.
+        `multiple` and at least 8 pixels.
     """
 
     def pad(side):
-        target = max(MIN_NETWORK_SIZE, math.ceil(side / SIZE_MULTIPLE) * SIZE_MULTIPLE)
+        target = max(MIN_NETWORK_SIZE, math.ceil(side / multiple) * multiple)
         return target - side
 
     return pad(height), pad(width)
 
 
-def predict_padded(model, image):
+def predict_padded(model, image, multiple=SIZE_MULTIPLE):
     """Runs the generator on one float image of any size >= 2x2.
 
     Args:
         model: the generator (`keras.Model`).
         image: float32 array `(height, width, 3)` in [-1, 1].
+        multiple: int. Reflect-pad the sides to multiples of this (a multiple
+            of 4; see `SHAPE_BUCKET`).
 
     Returns:
         float32 array `(height, width, 3)` in [-1, 1].
     """
     height, width = image.shape[:2]
-    pad_h, pad_w = padding_for(height, width)
+    pad_h, pad_w = padding_for(height, width, multiple)
     # numpy's reflect repeats the reflection when the pad exceeds the side,
     # which small inputs need.
     padded = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
@@ -215,6 +228,6 @@ def deblur(model, image, tile_size=None, tile_overlap=None):
             tile_overlap = min(DEFAULT_TILE_OVERLAP, tile_size // 4)
         output = predict_tiled(model, floats, tile_size, tile_overlap)
     else:
-        output = predict_padded(model, floats)
+        output = predict_padded(model, floats, SHAPE_BUCKET)
     result = from_model_range(output, dtype=image.dtype)
     return _merge_channels(result, alpha, image)

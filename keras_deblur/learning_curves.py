@@ -9,10 +9,10 @@ and the PNG.
 """
 
 import os
-import sys
 
 from absl import app, flags
 
+from keras_deblur.cli import reports_errors
 from keras_deblur.validation.curves import merge_runs, plot_learning_curves, write_merged_csv
 
 
@@ -46,20 +46,17 @@ def _score_snapshots(runs, every, photos):
     return [score_snapshots(run, pairs, every, progress=print) for run in runs]
 
 
+@reports_errors(OSError, ValueError)
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
     csv_path = FLAGS.csv or os.path.splitext(FLAGS.output)[0] + ".csv"
-    try:
-        runs = FLAGS.runs
-        if FLAGS.score_snapshots:
-            runs = _score_snapshots(runs, FLAGS.every, FLAGS.photos)
-        rows = merge_runs(runs)
-        write_merged_csv(rows, csv_path)
-        plot_learning_curves(rows, FLAGS.output, FLAGS.title, FLAGS.floor)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    runs = FLAGS.runs
+    if FLAGS.score_snapshots:
+        runs = _score_snapshots(runs, FLAGS.every, FLAGS.photos)
+    rows = merge_runs(runs)
+    write_merged_csv(rows, csv_path)
+    plot_learning_curves(rows, FLAGS.output, FLAGS.title, FLAGS.floor)
     print(f"Wrote {FLAGS.output} and {csv_path} ({len(rows)} rows)")
     return 0
 

@@ -51,6 +51,7 @@ from PIL import Image
 
 from keras_deblur import callbacks as callbacks_lib
 from keras_deblur import losses
+from keras_deblur.cli import reports_errors
 from keras_deblur.cpu import bfloat16_pays, cpu_flags, cpu_isa
 from keras_deblur.data import images as images_lib
 from keras_deblur.data.embedded import EMBEDDED, photo_paths
@@ -830,6 +831,7 @@ def _stop_on_signals():
     signal.signal(signal.SIGTERM, interrupt)
 
 
+@reports_errors(ValueError, OSError)
 def main(argv):
     from absl import flags
 
@@ -840,9 +842,6 @@ def main(argv):
     try:
         recipe = recipe_from_flags(flag_values)
         result = train(recipe, flag_values.output_dir, resume=flag_values.resume)
-    except (ValueError, OSError) as error:
-        sys.stderr.write(f"error: {error}\n")
-        sys.exit(2)
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted; a checkpoint was saved (resume with --resume).\n")
         sys.exit(130)

@@ -90,6 +90,43 @@ def test_library_refuses_to_overwrite_inputs(weights, photos):
     assert written == [] and "refusing to overwrite" in failures[0][1]
 
 
+def _identity(path):
+    status = os.stat(path)
+    return status.st_ino, status.st_mtime_ns
+
+
+def test_skip_existing_leaves_finished_outputs_alone_and_redoes_the_rest(weights, photos, tmp_path):
+    from keras_deblur.deblur import compare_path
+    from keras_deblur.models import load_generator
+
+    out = tmp_path / "out"
+    inputs = [str(photos / "a.png"), str(photos / "gray.png"), str(photos / "sub" / "b.jpg")]
+    write_image(out / "a.png", np.zeros((4, 4, 3), np.uint8))  # finished: skipped
+    write_image(out / "a_compare.png", np.zeros((4, 8, 3), np.uint8))
+    write_image(out / "gray.png", np.zeros((4, 4), np.uint8))  # its compare file is missing
+    finished = _identity(out / "a.png"), _identity(out / "a_compare.png")
+    written, failures = deblur_files(
+        load_generator(weights), inputs, str(out), compare=True, progress=False, skip_existing=True
+    )
+    assert failures == [] and sorted(written) == [str(out / "gray.png"), str(out / "sub" / "b.jpg")]
+    assert (_identity(out / "a.png"), _identity(out / "a_compare.png")) == finished
+    assert read_image(out / "gray.png").shape == (20, 24)  # redone: the 4x4 stand-in replaced
+    assert os.path.exists(compare_path(str(out / "gray.png")))
+
+
+def test_cli_skip_existing_says_how_many_it_skipped(weights, photos, tmp_path):
+    out = tmp_path / "out"
+    write_image(out / "a.png", np.zeros((4, 4, 3), np.uint8))
+    before = _identity(out / "a.png")
+    result = _run_cli(
+        f"--weights={weights}", f"--input={photos}", f"--output_dir={out}", "--skip_existing"
+    )
+    assert result.returncode == 1, result.stderr  # the two broken files
+    assert "Deblurred 2 of 5 images" in result.stdout and "(1 skipped" in result.stdout
+    assert _identity(out / "a.png") == before
+    assert sorted(os.listdir(out)) == ["a.png", "gray.png", "sub"]  # no temporary files left
+
+
 def test_cli_without_weights_deblurs_with_the_pretrained_model(tmp_path):
     import skimage.data
 

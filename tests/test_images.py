@@ -142,3 +142,44 @@ def test_truncated_png_names_the_format_and_the_header_size(tmp_path):
         ImageReadError, match=r"cut.png: truncated or corrupt PNG data \(header says 50x40\)"
     ):
         read_image(tmp_path / "cut.png")
+
+
+class _FailingHalfWay:
+    """A file object that writes half of what it is given, then fails (a full disk)."""
+
+    def __init__(self, file):
+        self.file = file
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.file.close()
+
+    def write(self, data):
+        self.file.write(data[: len(data) // 2])
+        self.file.flush()
+        raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("existed", [False, True])
+def test_an_interrupted_write_leaves_no_file_under_the_final_name(tmp_path, monkeypatch, existed):
+    target = tmp_path / "photo.jpg"
+    if existed:
+        write_image(target, np.full((8, 8, 3), 50, np.uint8))
+    before = target.read_bytes() if existed else None
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: _FailingHalfWay(real_fdopen(fd, mode)))
+    with pytest.raises(OSError, match="No space left"):
+        write_image(target, np.zeros((64, 64, 3), np.uint8))
+    # The old file (or none) is under the final name, and the temporary file is gone.
+    assert os.listdir(tmp_path) == (["photo.jpg"] if existed else [])
+    if existed:
+        assert target.read_bytes() == before
+
+
+def test_atomic_writes_keep_the_permissions_plain_open_gives(tmp_path):
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"")
+    write_image(tmp_path / "atomic.png", np.zeros((4, 4), np.uint8))
+    assert os.stat(tmp_path / "atomic.png").st_mode == os.stat(plain).st_mode

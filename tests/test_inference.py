@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from keras_deblur.inference import (
+    SHAPE_BUCKET,
     deblur,
     from_model_range,
     padding_for,
@@ -55,10 +56,24 @@ def test_deblur_keeps_size_and_dtype_for_odd_sizes(small_generator, shape):
     assert out.shape == shape and out.dtype == np.uint8
 
 
+def test_whole_photos_are_padded_to_a_few_shapes(small_generator):
+    class Recorder:
+        shapes = set()
+
+        def predict_on_batch(self, batch):
+            self.shapes.add(batch.shape)
+            return small_generator.predict_on_batch(batch)
+
+    for shape in [(37, 53, 3), (64, 2, 3), (50, 61), (2, 2, 3)]:
+        assert deblur(Recorder(), _photo(shape)).shape == shape
+    assert Recorder.shapes == {(1, SHAPE_BUCKET, SHAPE_BUCKET, 3)}
+    assert padding_for(65, 128, SHAPE_BUCKET) == (63, 0)
+
+
 def test_deblur_crop_returns_the_top_left_of_the_padded_result(small_generator):
     image = _photo((37, 53, 3))
     floats = to_model_range(image)
-    padded = np.pad(floats, ((0, 3), (0, 3), (0, 0)), mode="reflect")
+    padded = np.pad(floats, ((0, 27), (0, 11), (0, 0)), mode="reflect")
     # predict_on_batch, as deblur runs it: an eager call runs other kernels than the traced
     # graph (grappler may fuse a conv with its bias add), and a last-bit difference on some
     # CPU's kernels would flip a uint8 rounding. A wrong crop offset changes most pixels.
@@ -88,7 +103,8 @@ def test_sixteen_bit_input_gives_sixteen_bit_output_with_fine_levels(small_gener
     assert out.dtype == np.uint16 and out.shape == image.shape
     # The result keeps more than 256 levels: 16-bit precision is not thrown away.
     assert np.unique(out).size > 256
-    expected = from_model_range(predict_padded(small_generator, to_model_range(image)), np.uint16)
+    floats = to_model_range(image)
+    expected = from_model_range(predict_padded(small_generator, floats, SHAPE_BUCKET), np.uint16)
     np.testing.assert_array_equal(out, expected)
 
 

@@ -3,6 +3,7 @@
 import glob
 import logging
 import os
+import uuid
 
 import cv2
 import numpy as np
@@ -179,6 +180,11 @@ def to_rgb_uint8(image):
 def write_image(path, image, header=None, jpeg_quality=JPEG_QUALITY):
     """Writes an RGB(A) or grayscale uint8/uint16 array, creating parent folders.
 
+    The write is atomic: the file is encoded in memory, written to a hidden
+    temporary file in the same folder and renamed over `path`, so `path` never
+    holds a half-written image (a run killed mid-write leaves the old file or
+    none, and at worst a `.<name>.<id>.tmp` beside it).
+
     Args:
         path: str or path-like. Output file; the extension picks the format.
         image: `np.ndarray` `(height, width)` or `(height, width, 3|4)`, RGB(A),
@@ -209,8 +215,30 @@ def write_image(path, image, header=None, jpeg_quality=JPEG_QUALITY):
     encoded = encoded.tobytes()
     if header is not None:
         encoded = embed_metadata(encoded, extension, header.icc_profile, header.exif)
-    with open(path, "wb") as file:
-        file.write(encoded)
+    write_atomically(path, encoded)
+
+
+def write_atomically(path, data):
+    """Writes bytes to `path` through a temporary file in its folder and `os.replace`.
+
+    A rename within one folder (one file system) is atomic, so readers see the
+    old file or the whole new one. The temporary file is removed if the write
+    fails; only a killed process can leave one behind.
+    """
+    folder, name = os.path.split(os.fspath(path))
+    temporary = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
+    # os.open with 0o666 lets the umask decide the permissions, as open() does
+    # (mkstemp would make every output 0600).
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    descriptor = os.open(temporary, flags, 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
 
 
 def list_images(spec):

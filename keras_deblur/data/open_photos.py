@@ -38,12 +38,12 @@ The Debian packages in `RESERVED_PACKAGES` (`plasma-workspace-wallpapers` and
 import logging
 import os
 import subprocess
-import sys
 import tempfile
 from typing import NamedTuple
 
 import cv2
 
+from keras_deblur.cli import reports_errors
 from keras_deblur.data.embedded import embedded_photo_folder
 from keras_deblur.data.images import read_image, to_rgb_uint8, write_image
 
@@ -359,18 +359,15 @@ def prepare_open_photos(output_dir, source_folder=None, textures=False, packages
         return write_split(root, output_dir, textures, packages)
 
 
+@reports_errors(OSError, ValueError, subprocess.CalledProcessError)
 def main(argv):
     from absl import flags
 
     del argv
     output_dir = flags.FLAGS.output_dir
-    try:
-        written = prepare_open_photos(
-            output_dir, flags.FLAGS.source_folder, flags.FLAGS.textures, flags.FLAGS.packages
-        )
-    except (OSError, ValueError, subprocess.CalledProcessError) as error:
-        sys.stderr.write(f"error: {error}\n")
-        sys.exit(2)
+    written = prepare_open_photos(
+        output_dir, flags.FLAGS.source_folder, flags.FLAGS.textures, flags.FLAGS.packages
+    )
     splits = [os.path.basename(os.path.dirname(path)) for path in written]
     counts = ", ".join(f"{split} {splits.count(split)}" for split in LONG_SIDES if split in splits)
     print(f"Wrote {len(written)} images ({counts}) and LICENSES.md under {output_dir}")

@@ -17,10 +17,10 @@ import csv
 import json
 import logging
 import os
-import sys
 
 from absl import app, flags
 
+from keras_deblur.cli import reports_errors
 from keras_deblur.metrics import json_safe
 from keras_deblur.pretrained import DEFAULT_PRESET, PRESETS
 from keras_deblur.validation.manifest import (
@@ -119,41 +119,38 @@ def _write(output_dir, summary, rows):
         writer.writerows(rows)
 
 
+@reports_errors(OSError, ValueError)
 def main(argv):
     FLAGS = flags.FLAGS
     mode = argv[1] if len(argv) > 1 else "score"
     if mode not in ("score", "build") or len(argv) > 2:
         raise app.UsageError(f"unknown arguments {argv[1:]}; the mode is 'score' or 'build'")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        if mode == "build":
-            from keras_deblur.data.embedded import photo_paths
+    if mode == "build":
+        from keras_deblur.data.embedded import photo_paths
 
-            photos = photo_paths(FLAGS.photos, "validation")
-            manifest = build_validation_manifest(
-                photos,
-                defocus_photo_names(photos) if FLAGS.defocus is None else FLAGS.defocus,
-                FLAGS.seed,
-                FLAGS.crops_per_class,
-                FLAGS.crop_size,
-            )
-            save_manifest(manifest, FLAGS.manifest)
-            print(
-                f"Wrote {FLAGS.manifest}: {len(manifest['photos'])} photos, "
-                f"{len(manifest['samples'])} samples"
-            )
-            return 0
-        if not FLAGS.output_dir:
-            raise app.UsageError("--output_dir is required")
-        pairs = materialise(load_manifest(FLAGS.manifest), FLAGS.cache_dir, FLAGS.photos)
-        if not FLAGS.whole:
-            pairs = pairs.select(False)
-        summary, rows, table = score(
-            FLAGS.weights, pairs, FLAGS.batch_size, FLAGS.ssim, FLAGS.baseline_weights
+        photos = photo_paths(FLAGS.photos, "validation")
+        manifest = build_validation_manifest(
+            photos,
+            defocus_photo_names(photos) if FLAGS.defocus is None else FLAGS.defocus,
+            FLAGS.seed,
+            FLAGS.crops_per_class,
+            FLAGS.crop_size,
         )
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        save_manifest(manifest, FLAGS.manifest)
+        print(
+            f"Wrote {FLAGS.manifest}: {len(manifest['photos'])} photos, "
+            f"{len(manifest['samples'])} samples"
+        )
+        return 0
+    if not FLAGS.output_dir:
+        raise app.UsageError("--output_dir is required")
+    pairs = materialise(load_manifest(FLAGS.manifest), FLAGS.cache_dir, FLAGS.photos)
+    if not FLAGS.whole:
+        pairs = pairs.select(False)
+    summary, rows, table = score(
+        FLAGS.weights, pairs, FLAGS.batch_size, FLAGS.ssim, FLAGS.baseline_weights
+    )
     _write(FLAGS.output_dir, summary, rows)
     print(table)
     print(f"Results in {FLAGS.output_dir}")
