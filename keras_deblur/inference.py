@@ -156,6 +156,22 @@ def tile_starts(size, tile, overlap, multiple=1):
     return [*range(0, last, step), last]
 
 
+def even_tile_side(size, tile, overlap):
+    """The shortest tile side (a multiple of 4, at most `tile`) that covers `size` with no
+    more tiles than `tile` needs.
+
+    Tiles of exactly `tile` waste up to a tile's worth of work where the last one
+    overlaps its neighbour by far more than `overlap`; spreading the same number
+    evenly does not (a 4000x3000 photo in 1024-pixel tiles: 5x4 tiles of 852x800
+    pixels instead of 1024x1024, 1.5x fewer pixels through the network).
+    """
+    if size <= tile:
+        return tile
+    count = math.ceil((size - overlap) / (tile - overlap))
+    side = math.ceil((size + (count - 1) * overlap) / count / SIZE_MULTIPLE) * SIZE_MULTIPLE
+    return min(tile, side)
+
+
 def blend_ramp(length, overlap):
     """1-D blending weights: rise over `overlap` pixels at each end, never 0."""
     ramp = np.ones(length, np.float32)
@@ -180,8 +196,9 @@ def predict_tiled(
     Args:
         model: the generator.
         image: float32 `(height, width, 3)` in [-1, 1].
-        tile_size: int. Side of a square tile, a multiple of 4 >= 16.
-            Ignored when `input_size` is given.
+        tile_size: int. Largest tile side, a multiple of 4 >= 16; the tiles
+            actually used are evened out (`even_tile_side`). Ignored when
+            `input_size` is given.
         tile_overlap: int. Overlap between neighbouring tiles, < half a tile.
         input_size: `(height, width)` of a fixed-size model: the tiles, and
             what tiles cut short by a smaller image are mirrored up to.
@@ -189,10 +206,11 @@ def predict_tiled(
     Returns:
         float32 `(height, width, 3)` in [-1, 1].
     """
+    height, width = image.shape[:2]
     if input_size is None:
         if tile_size < 16 or tile_size % SIZE_MULTIPLE:
             raise ValueError(f"tile_size must be a multiple of 4 and >= 16. Received: {tile_size}")
-        tile_h = tile_w = tile_size
+        tile_h, tile_w = tile_size, tile_size
     else:
         tile_h, tile_w = input_size
     if not 0 <= tile_overlap < min(tile_h, tile_w) // 2:
@@ -200,7 +218,9 @@ def predict_tiled(
             f"tile_overlap must be in [0, tile_size / 2). Received: tile_overlap={tile_overlap}, "
             f"tile_size={tile_h}x{tile_w}"
         )
-    height, width = image.shape[:2]
+    if input_size is None:
+        tile_h = even_tile_side(height, tile_h, tile_overlap)
+        tile_w = even_tile_side(width, tile_w, tile_overlap)
     total = np.zeros((height, width, 3), np.float32)
     weights = np.zeros((height, width, 1), np.float32)
     for top in tile_starts(height, tile_h, tile_overlap, SIZE_MULTIPLE):
@@ -211,7 +231,8 @@ def predict_tiled(
             window = np.outer(blend_ramp(rows, tile_overlap), blend_ramp(cols, tile_overlap))
             total[top : top + rows, left : left + cols] += output * window[:, :, None]
             weights[top : top + rows, left : left + cols] += window[:, :, None]
-    return total / weights
+    total /= weights  # in place: one photo-sized float32 array less at the peak
+    return total
 
 
 def _predict(model, floats, tile_size, tile_overlap):
