@@ -24,6 +24,7 @@ import tempfile
 import tensorflow as tf
 
 from keras_deblur.inference import MIN_NETWORK_SIZE, SIZE_MULTIPLE
+from keras_deblur.models.tflite_generator import INPUT_NAME, OUTPUT_NAME, SIGNATURE_KEY
 
 QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8")
 IO_TYPES = ("float", "int8", "uint8")
@@ -33,9 +34,6 @@ WINOGRAD_MODES = ("auto", "on", "off")
 # chosen for size keep direct convs: dynamic-range (11.5 -> 21.0 MB), fp16
 # (for the GPU delegate, whose convs have their own Winograd) and int8.
 _WINOGRAD_AUTO = ("fp32",)
-SIGNATURE_KEY = "serving_default"
-INPUT_NAME = "blurred"
-OUTPUT_NAME = "deblurred"
 
 logger = logging.getLogger(__name__)
 

@@ -1,104 +1,17 @@
 """Running an exported generator with LiteRT (`ai_edge_litert`).
 
-`TFLiteGenerator` hides the three things that differ between exported
-variants: fixed or dynamic input shape, float or quantized input/output, and
-the thread count. It has a `predict_on_batch` method, so
-`keras_deblur.inference.deblur(TFLiteGenerator(path), photo)` deblurs photos
-of any size through the same padding (to multiples of 4) and tiling as the
-Keras model.
+`TFLiteGenerator` lives in `keras_deblur.models.tflite_generator` (so
+`load_generator("G.tflite")` and `keras_deblur.inference.deblur` take
+`.tflite` files); it is re-exported here beside the latency measurement.
 """
 
-import os
 import time
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
 
-from export.convert import INPUT_NAME, OUTPUT_NAME, SIGNATURE_KEY
+from keras_deblur.models.tflite_generator import TFLiteGenerator
 
-
-class TFLiteGenerator:
-    """A `.tflite` generator behind a Keras-like `predict_on_batch`.
-
-    Args:
-        model: str path of a `.tflite` file, or its bytes.
-        num_threads: int. XNNPACK threads. Defaults to 1.
-
-    Attributes:
-        input_size: `(height, width)`, or None for a dynamic-shape model.
-        io_dtype: numpy dtype of the input/output tensors (float32, int8 or
-            uint8).
-        input_quantization, output_quantization: `(scale, zero_point)` of
-            quantized input/output tensors, `(0.0, 0)` for float ones.
-    """
-
-    def __init__(self, model, num_threads=1):
-        if isinstance(model, (str, os.PathLike)):
-            if not os.path.isfile(model):
-                raise FileNotFoundError(f"{os.fspath(model)}: no such file")
-            self._interpreter = Interpreter(model_path=os.fspath(model), num_threads=num_threads)
-        else:
-            self._interpreter = Interpreter(model_content=bytes(model), num_threads=num_threads)
-        signatures = self._interpreter.get_signature_list()
-        if signatures.get(SIGNATURE_KEY) != {"inputs": [INPUT_NAME], "outputs": [OUTPUT_NAME]}:
-            raise ValueError(
-                f"not a keras-deblur TFLite generator: expected signature {SIGNATURE_KEY} "
-                f"{INPUT_NAME} -> {OUTPUT_NAME}. Received: {signatures}"
-            )
-        self._runner = self._interpreter.get_signature_runner(SIGNATURE_KEY)
-        input_details = self._runner.get_input_details()[INPUT_NAME]
-        output_details = self._runner.get_output_details()[OUTPUT_NAME]
-        signature = input_details["shape_signature"]
-        self.input_size = None if min(signature[1:3]) < 0 else tuple(int(s) for s in signature[1:3])
-        self.io_dtype = np.dtype(input_details["dtype"])
-        self.input_quantization = tuple(input_details["quantization"])
-        self.output_quantization = tuple(output_details["quantization"])
-        self.num_threads = num_threads
-
-    def _quantize(self, images):
-        if self.io_dtype == np.float32:
-            return images
-        scale, zero_point = self.input_quantization
-        info = np.iinfo(self.io_dtype)
-        levels = np.rint(images / scale + zero_point)
-        return np.clip(levels, info.min, info.max).astype(self.io_dtype)
-
-    def _dequantize(self, outputs):
-        if self.io_dtype == np.float32:
-            return outputs
-        scale, zero_point = self.output_quantization
-        return (outputs.astype(np.float32) - zero_point) * scale
-
-    def predict_on_batch(self, images):
-        """Deblurs a batch of float images.
-
-        Args:
-            images: float32 `(batch, H, W, 3)` in [-1, 1]. H and W must equal
-                the model's input size, or for a dynamic model be multiples
-                of 4 (use `keras_deblur.inference.deblur` for other sizes).
-
-        Returns:
-            float32 `(batch, H, W, 3)` in [-1, 1].
-        """
-        images = np.asarray(images, np.float32)
-        if images.ndim != 4 or images.shape[-1] != 3:
-            raise ValueError(f"images must be (batch, height, width, 3). Received: {images.shape}")
-        size = images.shape[1:3]
-        if self.input_size is not None and tuple(size) != self.input_size:
-            raise ValueError(
-                f"this TFLite model takes {self.input_size[0]}x{self.input_size[1]} inputs; "
-                f"tile or pad the image. Received: {size[0]}x{size[1]}"
-            )
-        if size[0] % 4 or size[1] % 4:
-            raise ValueError(f"height and width must be multiples of 4. Received: {size}")
-        # The signature runner resizes dynamic inputs to each image's shape.
-        outputs = [
-            self._runner(**{INPUT_NAME: self._quantize(image[None])})[OUTPUT_NAME]
-            for image in images
-        ]
-        return self._dequantize(np.concatenate(outputs, axis=0))
-
-    __call__ = predict_on_batch
+__all__ = ["TFLiteGenerator", "measure_latency"]
 
 
 def measure_latency(model, input_size, num_threads=1, repeats=5, warmup=1):

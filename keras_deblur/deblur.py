@@ -126,7 +126,8 @@ def _define_flags():
     flags.DEFINE_string(
         "weights",
         DEFAULT_PRESET,
-        f"Generator: .keras or .weights.h5 file, or a pretrained preset ({', '.join(PRESETS)}).",
+        "Generator: .keras, .weights.h5 or .tflite file (any python -m export.tflite variant, "
+        f"run on every CPU), or a pretrained preset ({', '.join(PRESETS)}).",
     )
     flags.DEFINE_string("input", None, "Image file, folder (recursive) or glob pattern.")
     flags.DEFINE_string("output_dir", None, "Folder for the deblurred images.")

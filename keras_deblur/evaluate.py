@@ -331,7 +331,7 @@ def evaluate(
     """Scores a generator on a paired folder or on synthetically blurred photos.
 
     Args:
-        model: `keras.Model` generator, or a path to a `.keras`/`.weights.h5` file.
+        model: `keras.Model` generator, or a path to a `.keras`/`.weights.h5`/`.tflite` file.
         output_dir: str. Folder for `per_image.csv`, `summary.json`, `deblurred/`,
             `grids/` and `index.html` (created).
         paired_dir: str or None. GoPro-layout or flat `blur/`+`sharp/` folder.
@@ -509,7 +509,8 @@ def _define_flags():
     flags.DEFINE_string(
         "weights",
         DEFAULT_PRESET,
-        f"Generator: .keras or .weights.h5 file, or a pretrained preset ({', '.join(PRESETS)}).",
+        "Generator: .keras, .weights.h5 or .tflite file (any python -m export.tflite variant, "
+        f"run on every CPU), or a pretrained preset ({', '.join(PRESETS)}).",
     )
     flags.DEFINE_string(
         "paired_dir", None, "Paired folder: <scene>/{blur,sharp}/ (GoPro) or {blur,sharp}/."

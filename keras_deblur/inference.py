@@ -8,6 +8,10 @@ overlapping tiles blended with linear ramps, which bounds memory; because
 InstanceNorm normalises each tile with its own statistics, a tiled result
 differs slightly from a full pass (measured in tests/test_inference.py, see
 the README for the figure).
+
+A model with a fixed input size (a `.tflite` exported at 256x256, or a Keras
+model built for one size) is always run in tiles of exactly that size, the
+photo's edges mirrored up to it where the photo is smaller.
 """
 
 import math
@@ -37,14 +41,21 @@ def to_model_range(image):
     """Maps a uint8 (or uint16) image to float32 in [-1, 1]."""
     image = np.asarray(image)
     peak = 65535.0 if image.dtype == np.uint16 else 255.0
-    return image.astype(np.float32) * (2.0 / peak) - 1.0
+    # In place: one float copy of a 12-MP photo is 144 MB.
+    floats = image.astype(np.float32)
+    floats *= 2.0 / peak
+    floats -= 1.0
+    return floats
 
 
 def from_model_range(image, dtype=np.uint8):
     """Maps float values in [-1, 1] back to uint8 (or uint16), rounding and clipping."""
     peak = 65535.0 if np.dtype(dtype) == np.uint16 else 255.0
-    scaled = (np.asarray(image, dtype=np.float32) + 1.0) * (peak / 2.0)
-    return np.clip(np.rint(scaled), 0, peak).astype(dtype)
+    scaled = np.asarray(image, dtype=np.float32) + 1.0
+    scaled *= peak / 2.0  # in place, as in to_model_range
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, 0, peak, out=scaled)
+    return scaled.astype(dtype)
 
 
 def _check_image(image):
@@ -108,20 +119,39 @@ def padding_for(height, width, multiple=SIZE_MULTIPLE):
     return pad(height), pad(width)
 
 
-def predict_padded(model, image, multiple=SIZE_MULTIPLE):
+def fixed_input_size(model):
+    """The `(height, width)` a model only takes, or None when it takes any size.
+
+    Reads `model.input_shape`, which Keras models and
+    `keras_deblur.models.tflite_generator.TFLiteGenerator` both have:
+    `(None, None, None, 3)` for any size, `(None, 256, 256, 3)` for one.
+    """
+    shape = getattr(model, "input_shape", None)
+    if shape is None or len(shape) != 4 or shape[1] is None or shape[2] is None:
+        return None
+    return int(shape[1]), int(shape[2])
+
+
+def predict_padded(model, image, multiple=SIZE_MULTIPLE, input_size=None):
     """Runs the generator on one float image of any size >= 2x2.
 
     Args:
-        model: the generator (`keras.Model`).
+        model: the generator (`keras.Model` or anything with
+            `predict_on_batch`).
         image: float32 array `(height, width, 3)` in [-1, 1].
-        multiple: int. Reflect-pad the sides to multiples of this (a multiple
-            of 4; see `SHAPE_BUCKET`).
+        multiple: int. Without `input_size`, reflect-pad the sides to multiples
+            of this (a multiple of 4; see `SHAPE_BUCKET`).
+        input_size: `(height, width)` the model takes, at least the image's;
+            None pads to multiples of `multiple` (`padding_for`).
 
     Returns:
         float32 array `(height, width, 3)` in [-1, 1].
     """
     height, width = image.shape[:2]
-    pad_h, pad_w = padding_for(height, width, multiple)
+    if input_size is None:
+        pad_h, pad_w = padding_for(height, width, multiple)
+    else:
+        pad_h, pad_w = input_size[0] - height, input_size[1] - width
     # numpy's reflect repeats the reflection when the pad exceeds the side,
     # which small inputs need.
     padded = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
@@ -129,17 +159,37 @@ def predict_padded(model, image, multiple=SIZE_MULTIPLE):
     return np.asarray(output)[0, :height, :width, :]
 
 
-def tile_starts(size, tile, overlap):
+def tile_starts(size, tile, overlap, multiple=1):
     """Origins of tiles of side `tile` overlapping by `overlap` along a side of `size`.
 
-    The last tile is aligned with the end, so every pixel is covered.
+    The last tile is aligned with the end, so every pixel is covered. With
+    `multiple` > 1 every origin is a multiple of it (steps shrink, overlaps
+    grow, and the last tile may run up to `multiple - 1` pixels past the end,
+    to be padded): a network that groups pixels into cells (the mobile
+    generator's pixel unshuffle by 4) then sees the same cells in every tile
+    as in one pass over the photo.
     """
     if size <= tile:
         return [0]
-    step = tile - overlap
-    starts = list(range(0, size - tile, step))
-    starts.append(size - tile)
-    return starts
+    step = max(multiple, (tile - overlap) // multiple * multiple)
+    last = math.ceil((size - tile) / multiple) * multiple
+    return [*range(0, last, step), last]
+
+
+def even_tile_side(size, tile, overlap):
+    """The shortest tile side (a multiple of 4, at most `tile`) that covers `size` with no
+    more tiles than `tile` needs.
+
+    Tiles of exactly `tile` waste up to a tile's worth of work where the last one
+    overlaps its neighbour by far more than `overlap`; spreading the same number
+    evenly does not (a 4000x3000 photo in 1024-pixel tiles: 5x4 tiles of 852x800
+    pixels instead of 1024x1024, 1.5x fewer pixels through the network).
+    """
+    if size <= tile:
+        return tile
+    count = math.ceil((size - overlap) / (tile - overlap))
+    side = math.ceil((size + (count - 1) * overlap) / count / SIZE_MULTIPLE) * SIZE_MULTIPLE
+    return min(tile, side)
 
 
 def blend_ramp(length, overlap):
@@ -153,7 +203,9 @@ def blend_ramp(length, overlap):
     return ramp
 
 
-def predict_tiled(model, image, tile_size=DEFAULT_TILE_SIZE, tile_overlap=DEFAULT_TILE_OVERLAP):
+def predict_tiled(
+    model, image, tile_size=DEFAULT_TILE_SIZE, tile_overlap=DEFAULT_TILE_OVERLAP, input_size=None
+):
     """Runs the generator on overlapping tiles and blends them.
 
     Memory stays bounded by one tile's activations plus two float32 images
@@ -164,31 +216,74 @@ def predict_tiled(model, image, tile_size=DEFAULT_TILE_SIZE, tile_overlap=DEFAUL
     Args:
         model: the generator.
         image: float32 `(height, width, 3)` in [-1, 1].
-        tile_size: int. Side of a square tile, a multiple of 4 >= 16.
-        tile_overlap: int. Overlap between neighbouring tiles, < tile_size / 2.
+        tile_size: int. Largest tile side, a multiple of 4 >= 16; the tiles
+            actually used are evened out (`even_tile_side`). Ignored when
+            `input_size` is given.
+        tile_overlap: int. Overlap between neighbouring tiles, < half a tile.
+        input_size: `(height, width)` of a fixed-size model: the tiles, and
+            what tiles cut short by a smaller image are mirrored up to.
 
     Returns:
         float32 `(height, width, 3)` in [-1, 1].
     """
-    if tile_size < 16 or tile_size % SIZE_MULTIPLE:
-        raise ValueError(f"tile_size must be a multiple of 4 and >= 16. Received: {tile_size}")
-    if not 0 <= tile_overlap < tile_size // 2:
+    height, width = image.shape[:2]
+    if input_size is None:
+        if tile_size < 16 or tile_size % SIZE_MULTIPLE:
+            raise ValueError(f"tile_size must be a multiple of 4 and >= 16. Received: {tile_size}")
+        tile_h, tile_w = tile_size, tile_size
+    else:
+        tile_h, tile_w = input_size
+    if not 0 <= tile_overlap < min(tile_h, tile_w) // 2:
         raise ValueError(
             f"tile_overlap must be in [0, tile_size / 2). Received: tile_overlap={tile_overlap}, "
-            f"tile_size={tile_size}"
+            f"tile_size={tile_h}x{tile_w}"
         )
-    height, width = image.shape[:2]
+    if input_size is None:
+        tile_h = even_tile_side(height, tile_h, tile_overlap)
+        tile_w = even_tile_side(width, tile_w, tile_overlap)
     total = np.zeros((height, width, 3), np.float32)
     weights = np.zeros((height, width, 1), np.float32)
-    for top in tile_starts(height, tile_size, tile_overlap):
-        for left in tile_starts(width, tile_size, tile_overlap):
-            tile = image[top : top + tile_size, left : left + tile_size]
-            output = predict_padded(model, tile)
-            tile_h, tile_w = tile.shape[:2]
-            window = np.outer(blend_ramp(tile_h, tile_overlap), blend_ramp(tile_w, tile_overlap))
-            total[top : top + tile_h, left : left + tile_w] += output * window[:, :, None]
-            weights[top : top + tile_h, left : left + tile_w] += window[:, :, None]
-    return total / weights
+    for top in tile_starts(height, tile_h, tile_overlap, SIZE_MULTIPLE):
+        for left in tile_starts(width, tile_w, tile_overlap, SIZE_MULTIPLE):
+            tile = image[top : top + tile_h, left : left + tile_w]
+            output = predict_padded(model, tile, input_size)
+            rows, cols = tile.shape[:2]
+            window = np.outer(blend_ramp(rows, tile_overlap), blend_ramp(cols, tile_overlap))
+            total[top : top + rows, left : left + cols] += output * window[:, :, None]
+            weights[top : top + rows, left : left + cols] += window[:, :, None]
+    total /= weights  # in place: one photo-sized float32 array less at the peak
+    return total
+
+
+def _predict(model, floats, tile_size, tile_overlap):
+    """Chooses between one padded pass and tiles (see `deblur`'s arguments)."""
+    height, width = floats.shape[:2]
+    input_size = fixed_input_size(model)
+    if input_size is not None:
+        if tile_size is not None:
+            raise ValueError(
+                f"this model takes {input_size[0]}x{input_size[1]} inputs only, so it runs in "
+                f"tiles of that size; leave tile_size unset. Received: tile_size={tile_size}"
+            )
+        return predict_tiled(
+            model,
+            floats,
+            tile_overlap=_overlap(tile_overlap, min(input_size)),
+            input_size=input_size,
+        )
+    if tile_size is None:
+        tile_size = DEFAULT_TILE_SIZE if height * width > AUTO_TILE_MAX_PIXELS else 0
+    if tile_size and max(height, width) > tile_size:
+        return predict_tiled(model, floats, tile_size, _overlap(tile_overlap, tile_size))
+    return predict_padded(model, floats, SHAPE_BUCKET)
+
+
+def _overlap(tile_overlap, tile_side):
+    """The overlap asked for, or 64 capped at a quarter of the tile: small tiles keep a step
+    and the work per pixel stays under twice a full pass."""
+    if tile_overlap is not None:
+        return tile_overlap
+    return min(DEFAULT_TILE_OVERLAP, tile_side // 4)
 
 
 def deblur(model, image, tile_size=None, tile_overlap=None):
@@ -201,10 +296,13 @@ def deblur(model, image, tile_size=None, tile_overlap=None):
             RGB order (as `keras_deblur.data.images.read_image` returns).
         tile_size: int or None. Process in overlapping square tiles of this
             side (a multiple of 4). None tiles only photos above 4 megapixels
-            (with 1024-pixel tiles); 0 never tiles.
+            (with 1024-pixel tiles); 0 never tiles. A model with a fixed
+            input size (`fixed_input_size`) always runs in tiles of that
+            size: `tile_size` must then be None.
         tile_overlap: int or None. Overlap between tiles in pixels. None is
-            64, or a quarter of a tile under 256 pixels (an overlap must stay
-            under half a tile). Defaults to None.
+            64, capped at a quarter of a tile under 256 pixels (an overlap
+            must stay under half a tile) or of a fixed-size model's shorter
+            side. Defaults to None.
 
     Returns:
         `np.ndarray` with the shape and dtype of `image`. Gray input gives gray
@@ -212,22 +310,14 @@ def deblur(model, image, tile_size=None, tile_overlap=None):
 
     Raises:
         TypeError, ValueError: for non-arrays, other dtypes, other channel
-            counts, or images smaller than 2x2.
+            counts, images smaller than 2x2, or a `tile_size` for a
+            fixed-size model.
 
     Example:
     >>> sharp = deblur(generator, read_image("blurred.jpg"))
     """
     _check_image(image)
     rgb, alpha = _split_channels(image)
-    floats = to_model_range(rgb)
-    height, width = rgb.shape[:2]
-    if tile_size is None:
-        tile_size = DEFAULT_TILE_SIZE if height * width > AUTO_TILE_MAX_PIXELS else 0
-    if tile_size and max(height, width) > tile_size:
-        if tile_overlap is None:
-            tile_overlap = min(DEFAULT_TILE_OVERLAP, tile_size // 4)
-        output = predict_tiled(model, floats, tile_size, tile_overlap)
-    else:
-        output = predict_padded(model, floats, SHAPE_BUCKET)
+    output = _predict(model, to_model_range(rgb), tile_size, tile_overlap)
     result = from_model_range(output, dtype=image.dtype)
     return _merge_channels(result, alpha, image)

@@ -134,6 +134,28 @@ def test_tiles_cover_the_image_and_equal_a_full_pass_when_one_tile_fits(small_ge
     )
 
 
+class _RecordingIdentity:
+    """Returns its input and records the tile shapes it was given."""
+
+    input_shape = (None, None, None, 3)
+
+    def __init__(self):
+        self.shapes = []
+
+    def predict_on_batch(self, batch):
+        self.shapes.append(batch.shape[1:3])
+        return batch
+
+
+def test_tiles_are_evened_out_and_cover_every_pixel_once_blended():
+    # 2000 rows need 3 tiles of at most 1024 (64 overlap), 1100 columns 2: tiles of
+    # 712x584 do the same with less work than 1024x1024.
+    image = to_model_range(_photo((2000, 1100, 3)))
+    model = _RecordingIdentity()
+    np.testing.assert_allclose(predict_tiled(model, image, 1024, 64), image, atol=1e-6)
+    assert model.shapes == [(712, 584)] * 6
+
+
 def test_tiling_rejects_bad_tile_settings(small_generator):
     image = to_model_range(_photo((48, 60, 3)))
     with pytest.raises(ValueError, match="tile_size"):

@@ -64,7 +64,7 @@ def test_corrupt_or_mismatched_files_give_one_line_errors(tmp_path):
     build_generator(num_res_blocks=1, num_filters=8).save_weights(weights)
     with pytest.raises(ValueError, match="small.weights.h5: weights do not fit"):
         load_generator(weights)
-    with pytest.raises(ValueError, match="expected a .keras or .weights.h5"):
+    with pytest.raises(ValueError, match="expected a .keras, .weights.h5 or .tflite"):
         other = tmp_path / "G.pth"
         other.write_bytes(b"x")
         load_generator(other)

@@ -7,6 +7,7 @@ import zipfile
 import keras
 
 from keras_deblur.models.generator import build_generator
+from keras_deblur.models.tflite_generator import TFLiteGenerator
 from keras_deblur.pretrained import PRESETS, preset_path
 
 
@@ -31,23 +32,30 @@ def _check_generator(model, path):
         )
 
 
-def load_generator(path, **generator_kwargs):
-    """Loads a pretrained generator by name, or a generator from a `.keras`/`.weights.h5` file.
+def load_generator(path, num_threads=None, **generator_kwargs):
+    """Loads a pretrained generator by name, or a generator from a `.keras`/`.weights.h5`/`.tflite`
+    file.
 
     A name from `keras_deblur.pretrained.PRESETS` (e.g. `"mobile"`) loads the
     generator shipped in the package, unless a file of that name exists.
     `.keras` files are loaded in safe mode (no Python code is deserialised).
     `.weights.h5` files hold weights only: the generator is rebuilt with
     `build_generator(**generator_kwargs)` and the weights loaded into it.
+    `.tflite` files (any variant `python -m export.tflite` writes) give a
+    `TFLiteGenerator` that `keras_deblur.inference.deblur` tiles like a Keras
+    model.
 
     Args:
-        path: str or path-like. Preset name, `.keras` or `.weights.h5` file.
+        path: str or path-like. Preset name, `.keras`, `.weights.h5` or
+            `.tflite` file.
+        num_threads: int or None. Threads of a `.tflite` model; None uses
+            every CPU. Keras models use TensorFlow's thread settings.
         **generator_kwargs: arguments of `build_generator` for `.weights.h5`
             files saved from a non-default architecture.
 
     Returns:
-        The generator, a `keras.Model` from `(batch, height, width, 3)` in
-        [-1, 1] to the same shape in [-1, 1].
+        The generator, a `keras.Model` (or `TFLiteGenerator`) from
+        `(batch, height, width, 3)` in [-1, 1] to the same shape in [-1, 1].
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -74,8 +82,10 @@ def load_generator(path, **generator_kwargs):
                 f"{path}: weights do not fit the generator ({_first_line(error)})"
             ) from None
         return model
+    if path.endswith(".tflite"):
+        return TFLiteGenerator(path, num_threads=num_threads)
     if not path.endswith(".keras"):
-        raise ValueError(f"{path}: expected a .keras or .weights.h5 file")
+        raise ValueError(f"{path}: expected a .keras, .weights.h5 or .tflite file")
     _check_keras_archive(path)
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
