@@ -246,7 +246,7 @@ def predict_tiled(
     for top in tile_starts(height, tile_h, tile_overlap, SIZE_MULTIPLE):
         for left in tile_starts(width, tile_w, tile_overlap, SIZE_MULTIPLE):
             tile = image[top : top + tile_h, left : left + tile_w]
-            output = predict_padded(model, tile, input_size)
+            output = predict_padded(model, tile, input_size=input_size)
             rows, cols = tile.shape[:2]
             window = np.outer(blend_ramp(rows, tile_overlap), blend_ramp(cols, tile_overlap))
             total[top : top + rows, left : left + cols] += output * window[:, :, None]
