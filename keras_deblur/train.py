@@ -255,7 +255,7 @@ def _fit_or_save(gan, recipe, manager, run_dir, train_ds, initial_epoch, **fit_k
             raise
         raise ConnectionError(
             f"training stopped: a worker of the cluster failed or cannot be reached "
-            f"({callbacks_lib.first_line(error)}); the checkpoints in "
+            f"({callbacks_lib.first_line(error).rstrip(':')}); the checkpoints in "
             f"{_checkpoint_dir(run_dir)} are intact: resume with --resume"
         ) from None
 
