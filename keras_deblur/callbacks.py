@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from keras_deblur.data.images import write_image
 from keras_deblur.inference import from_model_range
+from keras_deblur.multi_worker import any_worker
 from keras_deblur.validation.manifest import CLASSES
 from keras_deblur.validation.scoring import score_generator
 
@@ -102,13 +103,13 @@ class CheckpointSaver(keras.callbacks.Callback):
             remove_partial_saves(self.manager.directory)
             raise OSError(
                 f"{self.manager.directory}: checkpoint {epoch + 1} not saved "
-                f"({_first_line(error)}); the earlier checkpoints are intact, latest: "
+                f"({first_line(error)}); the earlier checkpoints are intact, latest: "
                 f"{self.manager.latest_checkpoint}"
             ) from error
         logger.info("Saved checkpoint %s", path)
 
 
-def _first_line(error):
+def first_line(error):
     """The gist of `error` on one line, without TensorFlow's function-node and op tags."""
     text = str(getattr(error, "message", None) or error).strip().splitlines() or [""]
     return re.sub(r"^\{\{[^}]*\}\}\s*|\s*\[Op:\w+\]$", "", text[0])[:300]
@@ -154,13 +155,13 @@ def checkpoint_damage(prefix):
     try:
         reader = tf.train.load_checkpoint(prefix)
     except Exception as error:  # noqa: BLE001
-        return index, _first_line(error)
+        return index, first_line(error)
     try:
         for name in reader.get_variable_to_shape_map():
             reader.get_tensor(name)
     except Exception as error:  # noqa: BLE001
         shards = glob.glob(glob.escape(prefix) + ".data-*")
-        return (shards[0] if len(shards) == 1 else prefix + ".data-*"), _first_line(error)
+        return (shards[0] if len(shards) == 1 else prefix + ".data-*"), first_line(error)
     return None
 
 
@@ -335,7 +336,7 @@ class BestGeneratorSaver(keras.callbacks.Callback):
                 logger.warning(
                     "%s: unreadable (%s); the next validation result replaces %s",
                     self.record_path,
-                    _first_line(error),
+                    first_line(error),
                     self.path,
                 )
 
@@ -400,7 +401,8 @@ class TrainingClock(keras.callbacks.Callback):
         initial_cpu_minutes: float. CPU minutes already spent (a resumed run
             continues its count, see `spent_minutes`). Defaults to 0.
         max_cpu_minutes: float or None. Stop training at the end of the first
-            epoch past this budget. Defaults to None (no budget).
+            epoch past this budget (on any worker of a multi-worker run: all
+            stop together). Defaults to None (no budget).
         uncounted: callbacks whose `cpu_seconds` are not training time (e.g. a
             `ValidationScorer`, whose cost differs between designs). Defaults to ().
         initial_wall_minutes: float. Wall minutes already spent. Defaults to 0.
@@ -430,7 +432,11 @@ class TrainingClock(keras.callbacks.Callback):
             logs["cpu_minutes"] = round(minutes, 3)
             wall = self.initial_wall_minutes + (time.monotonic() - self._wall_start) / 60.0
             logs["wall_minutes"] = round(wall, 3)
-        if self.max_cpu_minutes is not None and minutes >= self.max_cpu_minutes:
+        if self.max_cpu_minutes is None:
+            return
+        # Every worker of a cluster must stop at the same epoch; each counts its own CPU.
+        spent = any_worker(self.model.distribute_strategy, minutes >= self.max_cpu_minutes)
+        if spent:
             logger.info("CPU budget of %.1f minutes spent: stopping", self.max_cpu_minutes)
             self.model.stop_training = True
 

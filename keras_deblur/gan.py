@@ -8,6 +8,7 @@ from keras import ops
 
 from keras_deblur import losses
 from keras_deblur.metrics import psnr_tf, ssim_tf
+from keras_deblur.multi_worker import is_multi_worker
 
 TEST_METRICS = ("psnr", "ssim", "input_psnr")
 
@@ -179,6 +180,14 @@ class DeblurGAN(keras.Model):
         # The injected networks arrive built; nothing else holds weights.
         self.built = True
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras (3.15) builds a model in `fit` from a first batch that it
+        # all-reduces with `strategy.reduce`, which cannot reduce a (blurred,
+        # sharp) pair under MultiWorkerMirroredStrategy (keras-team/keras#20585).
+        # Nothing here needs that batch: the networks arrive built, and the
+        # trackers and optimizers are built by __init__ and compile.
+        self.build()
+
     def call(self, blurred, training=False):
         return self.generator(blurred, training=training)
 
@@ -289,19 +298,21 @@ class DeblurGAN(keras.Model):
             psnr_tf(sharp, fake),
             psnr_tf(sharp, blurred),
         )
-        return {
-            m.name: m.result()
-            for m in (
-                self.critic_loss_tracker,
-                self.generator_loss_tracker,
-                self.gradient_penalty_tracker,
-                self.perceptual_loss_tracker,
-                self.pixel_loss_tracker,
-                self.wasserstein_tracker,
-                self.train_psnr_tracker,
-                self.train_input_psnr_tracker,
-            )
-        }
+        return _reducible_logs(
+            {
+                m.name: m.result()
+                for m in (
+                    self.critic_loss_tracker,
+                    self.generator_loss_tracker,
+                    self.gradient_penalty_tracker,
+                    self.perceptual_loss_tracker,
+                    self.pixel_loss_tracker,
+                    self.wasserstein_tracker,
+                    self.train_psnr_tracker,
+                    self.train_input_psnr_tracker,
+                )
+            }
+        )
 
     def test_step(self, data):
         """One validation batch; the logs are `TEST_METRICS` (fit prefixes them with "val_")."""
@@ -315,7 +326,23 @@ class DeblurGAN(keras.Model):
         )
         self.ssim_tracker.update_state(ssim_tf(sharp, deblurred))
         trackers = (self.psnr_tracker, self.ssim_tracker, self.input_psnr_tracker)
-        return {name: t.result() for name, t in zip(TEST_METRICS, trackers, strict=True)}
+        return _reducible_logs(
+            {name: t.result() for name, t in zip(TEST_METRICS, trackers, strict=True)}
+        )
+
+
+def _reducible_logs(logs):
+    """The step's logs in the shape Keras can average over the replicas of every worker.
+
+    Keras (3.15) averages a step's logs across MultiWorkerMirroredStrategy
+    workers along axis 0, which scalars lack (keras-team/keras#20585): there
+    each log goes as a one-element vector, and every worker gets the mean over
+    all replicas (one value on all workers, so all take the same decisions:
+    stopping on NaN, the best generator). Elsewhere the logs stay scalars.
+    """
+    if not is_multi_worker(tf.distribute.get_strategy()):
+        return logs
+    return {name: ops.reshape(value, (1,)) for name, value in logs.items()}
 
 
 def _weighted_term(weight, loss_fn, sharp, fake):

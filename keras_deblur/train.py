@@ -41,8 +41,10 @@ import json
 import logging
 import math
 import os
+import shutil
 import signal
 import sys
+import tempfile
 
 import keras
 import numpy as np
@@ -50,7 +52,7 @@ import tensorflow as tf
 from PIL import Image
 
 from keras_deblur import callbacks as callbacks_lib
-from keras_deblur import losses
+from keras_deblur import losses, multi_worker
 from keras_deblur.cli import reports_errors
 from keras_deblur.cpu import bfloat16_pays, cpu_flags, cpu_isa
 from keras_deblur.data import images as images_lib
@@ -115,7 +117,8 @@ def train(recipe, output_dir=None, resume=False, verbose="auto"):
     `keep_checkpoints`, resumable), `best_generator.keras`,
     `final_generator.keras`, `training_log.csv` (with `steps` and
     `cpu_minutes`), `logs/` (TensorBoard), `samples/epoch_NNN.png`, and with
-    `snapshots` every epoch's generator under `snapshots/`.
+    `snapshots` every epoch's generator under `snapshots/`. In a multi-worker
+    run the chief alone writes it; every worker restores from it on `resume`.
 
     Args:
         recipe: `keras_deblur.recipe.Recipe`. What to train and how.
@@ -126,13 +129,16 @@ def train(recipe, output_dir=None, resume=False, verbose="auto"):
         verbose: passed to `keras.Model.fit`.
 
     Returns:
-        `TrainingResult`. Ctrl-C saves a checkpoint, then re-raises KeyboardInterrupt.
+        `TrainingResult` (on a non-chief worker: no checkpoint or final
+        generator). Ctrl-C saves a checkpoint (a multi-worker run keeps its
+        last epoch's), then raises KeyboardInterrupt. A worker lost from the
+        cluster raises a one-line `ConnectionError`.
     """
     if not isinstance(recipe, Recipe):
         raise TypeError(f"train() takes a Recipe. Received: {type(recipe).__name__}")
     if resume and not output_dir:
         raise ValueError("resume needs output_dir: the run directory to continue")
-    if resume and not callbacks_lib.has_checkpoint(os.path.join(output_dir, "checkpoints")):
+    if resume and not callbacks_lib.has_checkpoint(_checkpoint_dir(output_dir)):
         raise FileNotFoundError(f"{output_dir}: no checkpoint to resume from")
     previous_policy = keras.config.dtype_policy()
     previous_pixels = (images_lib.MAX_PIXELS, Image.MAX_IMAGE_PIXELS)
@@ -141,9 +147,10 @@ def train(recipe, output_dir=None, resume=False, verbose="auto"):
             images_lib.set_max_pixels(recipe.max_pixels)
         _check_data(recipe)
         run_dir = os.path.abspath(output_dir or default_run_dir())
-        os.makedirs(run_dir, exist_ok=True)
         keras.utils.set_random_seed(recipe.seed)
         strategy = make_strategy(recipe.strategy, recipe.tpu_address)
+        if multi_worker.task(strategy)[0]:  # the other workers of a cluster write nothing there
+            os.makedirs(run_dir, exist_ok=True)
         policy, reason = _run_precision(recipe, run_dir if resume else None)
         logger.info("Precision: %s (%s)", policy, reason)
         keras.config.set_dtype_policy(policy)
@@ -177,37 +184,41 @@ def _run(recipe, run_dir, resume, strategy, verbose):
             f"Received: batch_size={recipe.batch_size}"
         )
     steps_per_epoch = recipe.steps_per_epoch or max(_epoch_size(recipe) // recipe.batch_size, 1)
-    chief = _is_chief(strategy)
+    chief, worker = multi_worker.task(strategy)
     with strategy.scope():
         gan, vgg_used = _build_gan(recipe, steps_per_epoch, initialise=not resume)
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         checkpoint = callbacks_lib.make_checkpoint(gan, epoch)
-    manager = _checkpoint_manager(checkpoint, run_dir, strategy, recipe.keep_checkpoints)
-    if resume:
-        _restore(manager, checkpoint, run_dir, chief, gan, epoch)
-    if chief:  # atomically: a kill mid-write must not leave a config that --resume cannot read
-        callbacks_lib.write_json_atomically(os.path.join(run_dir, RECIPE_FILE), recipe.to_dict())
-        callbacks_lib.write_json_atomically(
-            os.path.join(run_dir, RUN_INFO_FILE),
-            _run_info(steps_per_epoch, vgg_used, replicas),
-        )
-    train_ds, val_ds, validation_steps, samples = _datasets(recipe, replicas)
-    callbacks, stop_on_nan = _callbacks(recipe, run_dir, manager, epoch, chief, resume, samples)
-    logger.info(
-        "Training %d epochs x %d steps (batch %d, crop %d, %d replica(s), %s, CPU %s) into %s",
-        recipe.epochs,
-        steps_per_epoch,
-        recipe.batch_size,
-        recipe.crop_size,
-        replicas,
-        keras.config.dtype_policy().name,
-        cpu_isa(),
-        run_dir,
-    )
+    manager = _checkpoint_manager(checkpoint, run_dir, chief, recipe.keep_checkpoints)
     try:
-        history = _fit_phases(
+        if resume:
+            _restore(manager, checkpoint, run_dir, chief, gan, epoch)
+        if chief:  # atomically: a kill mid-write must not leave a config that --resume cannot read
+            callbacks_lib.write_json_atomically(
+                os.path.join(run_dir, RECIPE_FILE), recipe.to_dict()
+            )
+            callbacks_lib.write_json_atomically(
+                os.path.join(run_dir, RUN_INFO_FILE),
+                _run_info(steps_per_epoch, vgg_used, replicas),
+            )
+        train_ds, val_ds, validation_steps, samples = _datasets(recipe, replicas, worker, chief)
+        callbacks, stop_on_nan = _callbacks(recipe, run_dir, manager, epoch, chief, resume, samples)
+        logger.info(
+            "Training %d epochs x %d steps (batch %d, crop %d, %d replica(s), %s, CPU %s) into %s",
+            recipe.epochs,
+            steps_per_epoch,
+            recipe.batch_size,
+            recipe.crop_size,
+            replicas,
+            keras.config.dtype_policy().name,
+            cpu_isa(),
+            run_dir,
+        )
+        history = _fit_or_save(
             gan,
             recipe,
+            manager,
+            run_dir,
             train_ds,
             int(epoch.numpy()),
             steps_per_epoch=steps_per_epoch,
@@ -217,15 +228,41 @@ def _run(recipe, run_dir, resume, strategy, verbose):
             callbacks=callbacks,
             verbose=verbose,
         )
+        return _finish(gan, run_dir, chief, manager, history, stop_on_nan.message)
+    finally:
+        if not chief:  # its checkpoints only took part in the collective saves
+            shutil.rmtree(manager.directory, ignore_errors=True)
+
+
+def _fit_or_save(gan, recipe, manager, run_dir, train_ds, initial_epoch, **fit_kwargs):
+    """`_fit_phases`; Ctrl-C saves a checkpoint, a lost worker is a one-line error.
+
+    A multi-worker run saves nothing on Ctrl-C (its save is collective, and
+    the other workers are not saving): it keeps its last epoch's checkpoint
+    and says so in the KeyboardInterrupt it raises.
+    """
+    cluster = multi_worker.is_multi_worker(gan.distribute_strategy)
+    try:
+        return _fit_phases(gan, recipe, train_ds, initial_epoch, **fit_kwargs)
     except KeyboardInterrupt:
+        if cluster:
+            raise KeyboardInterrupt("the last epoch's checkpoint is kept") from None
         if _weights_finite(gan):
             path = manager.save()
             logger.warning("Interrupted: saved checkpoint %s; resume with --resume", path)
         raise
-    return _finish(gan, run_dir, chief, manager, history, stop_on_nan.message)
+    except tf.errors.OpError as error:
+        if not cluster:
+            raise
+        raise ConnectionError(
+            f"training stopped: a worker of the cluster failed or cannot be reached "
+            f"({callbacks_lib.first_line(error).rstrip(':')}); the checkpoints in "
+            f"{_checkpoint_dir(run_dir)} are intact: resume with --resume"
+        ) from None
 
 
 def _finish(gan, run_dir, chief, manager, history, stopped_early):
+    """The run's `TrainingResult`; the chief saves the final generator."""
     final_path = None
     if chief and stopped_early is None:
         final_path = os.path.join(run_dir, "final_generator.keras")
@@ -236,7 +273,7 @@ def _finish(gan, run_dir, chief, manager, history, stopped_early):
         history=history,
         best_generator=best_path if os.path.exists(best_path) else None,
         final_generator=final_path,
-        checkpoint=manager.latest_checkpoint,
+        checkpoint=manager.latest_checkpoint if chief else None,
         stopped_early=stopped_early,
     )
 
@@ -369,18 +406,31 @@ def _adam(learning_rate, total_steps):
     return keras.optimizers.Adam(schedule, beta_1=0.5, beta_2=0.999)
 
 
-def _checkpoint_manager(checkpoint, run_dir, strategy, keep):
-    checkpoint_dir = os.path.join(run_dir, "checkpoints")
-    if not _is_chief(strategy):
-        # Every worker must save (the save is collective); only the chief's copy is kept.
-        checkpoint_dir = os.path.join(
-            run_dir, "workers", f"worker_{strategy.cluster_resolver.task_id}"
-        )
-    return tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=keep)
+def _checkpoint_manager(checkpoint, run_dir, chief, keep):
+    """The manager that saves the run's checkpoints: the chief's, or a worker's throwaway one.
+
+    Every worker of a multi-worker run must save, since a save may run
+    collective ops; only the chief's saves go to `run_dir`, the others' to a
+    temporary folder that the run removes.
+    """
+    if chief:
+        return tf.train.CheckpointManager(checkpoint, _checkpoint_dir(run_dir), max_to_keep=keep)
+    directory = tempfile.mkdtemp(prefix="keras_deblur_worker_")
+    return tf.train.CheckpointManager(checkpoint, directory, max_to_keep=1)
+
+
+def _checkpoint_dir(run_dir):
+    return os.path.join(run_dir, "checkpoints")
 
 
 def _restore(manager, checkpoint, run_dir, chief, gan, epoch):
-    """Restores the newest intact checkpoint; a mismatched model is a one-line error."""
+    """Restores the newest intact checkpoint; a mismatched model is a one-line error.
+
+    Every worker restores the chief's checkpoint from `run_dir`, which must
+    therefore be shared storage when a multi-worker run resumes.
+    """
+    if not chief:
+        manager = tf.train.CheckpointManager(checkpoint, _checkpoint_dir(run_dir), max_to_keep=None)
     restored = callbacks_lib.newest_intact_checkpoint(manager)
     try:
         checkpoint.restore(restored).assert_existing_objects_matched()
@@ -389,8 +439,8 @@ def _restore(manager, checkpoint, run_dir, chief, gan, epoch):
             f"{restored}: does not match the model being resumed "
             f"(different architecture flags?): {str(error).splitlines()[0][:200]}"
         ) from None
-    callbacks_lib.remove_partial_saves(manager.directory)
     if chief:
+        callbacks_lib.remove_partial_saves(manager.directory)
         callbacks_lib.remove_partial_saves(run_dir)
     logger.info(
         "Resumed %s at epoch %d (generator step %d)",
@@ -437,25 +487,44 @@ def _check_crop_fits(dirs, crop_size, paired):
                 )
 
 
-def _datasets(recipe, replicas):
-    """Batched training and validation datasets, validation steps, and sample pairs."""
+def _datasets(recipe, replicas, worker=0, chief=True):
+    """Batched training and validation datasets, validation steps, and sample pairs.
+
+    Under a multi-worker strategy, each worker draws its own training crops
+    and blur kernels from its own seed, unsharded: sharding by data (what
+    tf.data's AUTO falls back to for in-memory paths) would have every
+    worker decode and blur the whole global batch and keep its share, N times
+    the input pipeline's CPU time, and by files does not apply. The global
+    batch is then N independent draws, as on one machine. Validation stays
+    sharded by data, so that the workers together score the same crops as one
+    machine. Worker 0 keeps the recipe's seed: a one-worker run is unchanged.
+    Sample images (chief only) come from the validation crops.
+    """
+    unsharded = tf.data.Options()
+    unsharded.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     train_ds = (
-        _training_dataset(recipe)
+        _training_dataset(recipe, multi_worker.worker_seed(recipe.seed, worker))
         .repeat()
         .batch(recipe.batch_size, drop_remainder=True)
         .prefetch(tf.data.AUTOTUNE)
+        .with_options(unsharded)
     )
+    by_data = tf.data.Options()
+    by_data.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     val_images = _validation_dataset(recipe)
-    val_ds = val_images.batch(replicas, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    val_ds = (
+        val_images.batch(replicas, drop_remainder=True)
+        .prefetch(tf.data.AUTOTUNE)
+        .with_options(by_data)
+    )
     validation_steps = recipe.validation_steps or max(_validation_size(recipe) // replicas, 1)
-    samples = list(val_images.take(recipe.num_samples).as_numpy_iterator())
+    samples = list(val_images.take(recipe.num_samples).as_numpy_iterator()) if chief else []
     return train_ds, val_ds, validation_steps, samples
 
 
-def _training_dataset(recipe):
+def _training_dataset(recipe, seed):
     from keras_deblur.data import datasets
 
-    seed = recipe.seed
     real = [
         datasets.paired_dataset(root, crop_size=recipe.crop_size, seed=seed)
         for root in recipe.paired_dirs
@@ -700,14 +769,6 @@ def load_perceptual_loss(vgg_weights=VGG_AUTO):
         return losses.build_perceptual_loss(None), None
 
 
-def _is_chief(strategy):
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return True
-    task_type, task_id = resolver.task_type, resolver.task_id
-    return task_type is None or task_type == "chief" or (task_type == "worker" and task_id == 0)
-
-
 # ---------------------------------------------------------------- resuming
 
 
@@ -831,24 +892,37 @@ def _stop_on_signals():
     signal.signal(signal.SIGTERM, interrupt)
 
 
-@reports_errors(ValueError, OSError)
 def main(argv):
     from absl import flags
 
     del argv
-    flag_values = flags.FLAGS
     logging.getLogger().setLevel(logging.INFO)
     _stop_on_signals()
+    code = _run(flags.FLAGS)
+    if multi_worker.in_cluster():
+        multi_worker.exit_now(code)
+    sys.exit(code)
+
+
+@reports_errors(ValueError, OSError)
+def _run(flag_values):
+    """Trains from the flags and prints where everything went; the exit status.
+
+    0: done; 1: stopped early (said why); 2: a bad value or file (one line);
+    130: interrupted (train() says what it kept).
+    """
+    recipe = recipe_from_flags(flag_values)
     try:
-        recipe = recipe_from_flags(flag_values)
         result = train(recipe, flag_values.output_dir, resume=flag_values.resume)
-    except KeyboardInterrupt:
-        sys.stderr.write("Interrupted; a checkpoint was saved (resume with --resume).\n")
-        sys.exit(130)
+    except KeyboardInterrupt as interrupt:
+        kept = str(interrupt) or "a checkpoint was saved"
+        sys.stderr.write(f"Interrupted; {kept} (resume with --resume).\n")
+        return 130
     _print_outputs(result)
     if result.stopped_early:
         sys.stderr.write(f"error: {result.stopped_early}\n")
-        sys.exit(1)
+        return 1
+    return 0
 
 
 def _print_outputs(result):
