@@ -17,6 +17,8 @@ from keras_deblur.data.image_metadata import (
 
 logger = logging.getLogger(__name__)
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
 IMAGE_EXTENSIONS = (
     ".png",
     ".jpg",
@@ -125,7 +127,9 @@ def read_image_and_header(path, max_pixels=None):
     """
     path = os.fspath(path)
     header = read_header_checked(path, max_pixels)
-    image = _decode(path, np.fromfile(path, dtype=np.uint8))
+    data = np.fromfile(path, dtype=np.uint8)
+    _check_png_chunks(path, data)
+    image = _decode(path, data)
     if image is None:
         problem = "not a readable image (corrupt or unsupported format)"
         if header is not None:
@@ -146,6 +150,31 @@ def read_image_and_header(path, max_pixels=None):
     if header is not None and header.frames > 1:
         logger.warning("%s: animated (%d frames); using the first frame", path, header.frames)
     return image, header
+
+
+def _check_png_chunks(path, data):
+    """Refuses a PNG whose chunks claim more bytes than the file holds.
+
+    OpenCV allocates (and zeroes) a chunk's claimed length before reading it:
+    a 130-byte file claiming a 4 GB chunk took 4 GB and 46 s (found by
+    tests/fuzz/fuzz_read_image.py). Pillow stops at the first IDAT, so it
+    misses a claim in a later chunk, and OpenCV gets the files Pillow cannot
+    parse too.
+    """
+    if data[:8].tobytes() != _PNG_SIGNATURE:
+        return
+    position = len(_PNG_SIGNATURE)
+    while position + 8 <= len(data):
+        length = int.from_bytes(data[position : position + 4].tobytes(), "big")
+        kind = data[position + 4 : position + 8].tobytes()
+        if position + 12 + length > len(data):
+            raise ImageReadError(
+                f"{path}: truncated or corrupt PNG data (a chunk claims {length:,} bytes, "
+                f"{len(data) - position - 12:,} are left in the file)"
+            )
+        if kind == b"IEND" and length == 0:  # OpenCV reads on past an IEND that is not empty
+            return
+        position += 12 + length
 
 
 def _decode(path, data):
