@@ -16,6 +16,14 @@ from ai_edge_litert.interpreter import Interpreter
 
 from export.convert import INPUT_NAME, OUTPUT_NAME, SIGNATURE_KEY
 
+_IO_DTYPES = (np.float32, np.int8, np.uint8)
+
+
+def _unusable(source, error):
+    """LiteRT's error (often several lines, never the file) as one line naming `source`."""
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    return ValueError(f"{source}: not a usable TFLite model ({lines[0][:300]})")
+
 
 class TFLiteGenerator:
     """A `.tflite` generator behind a Keras-like `predict_on_batch`.
@@ -23,6 +31,13 @@ class TFLiteGenerator:
     Args:
         model: str path of a `.tflite` file, or its bytes.
         num_threads: int. XNNPACK threads. Defaults to 1.
+
+    Raises:
+        FileNotFoundError: no file at the path.
+        ValueError: one line naming the file ("TFLite model bytes" for bytes):
+            not a TFLite flatbuffer, or not a keras-deblur generator. Only
+            loading is checked; run only `.tflite` files you trust, since
+            LiteRT's kernels are not hardened against hostile graphs.
 
     Attributes:
         input_size: `(height, width)`, or None for a dynamic-shape model.
@@ -33,24 +48,37 @@ class TFLiteGenerator:
     """
 
     def __init__(self, model, num_threads=1):
-        if isinstance(model, (str, os.PathLike)):
-            if not os.path.isfile(model):
-                raise FileNotFoundError(f"{os.fspath(model)}: no such file")
-            self._interpreter = Interpreter(model_path=os.fspath(model), num_threads=num_threads)
-        else:
-            self._interpreter = Interpreter(model_content=bytes(model), num_threads=num_threads)
-        signatures = self._interpreter.get_signature_list()
+        is_path = isinstance(model, (str, os.PathLike))
+        source = os.fspath(model) if is_path else "TFLite model bytes"
+        if is_path and not os.path.isfile(model):
+            raise FileNotFoundError(f"{source}: no such file")
+        try:
+            if is_path:
+                self._interpreter = Interpreter(model_path=source, num_threads=num_threads)
+            else:
+                self._interpreter = Interpreter(model_content=bytes(model), num_threads=num_threads)
+            signatures = self._interpreter.get_signature_list()
+        except (ValueError, RuntimeError) as error:  # LiteRT's verifier and signature reader
+            raise _unusable(source, error) from None
         if signatures.get(SIGNATURE_KEY) != {"inputs": [INPUT_NAME], "outputs": [OUTPUT_NAME]}:
             raise ValueError(
-                f"not a keras-deblur TFLite generator: expected signature {SIGNATURE_KEY} "
-                f"{INPUT_NAME} -> {OUTPUT_NAME}. Received: {signatures}"
+                f"{source}: not a keras-deblur TFLite generator: expected signature "
+                f"{SIGNATURE_KEY} {INPUT_NAME} -> {OUTPUT_NAME}. Received: {signatures}"
             )
-        self._runner = self._interpreter.get_signature_runner(SIGNATURE_KEY)
-        input_details = self._runner.get_input_details()[INPUT_NAME]
-        output_details = self._runner.get_output_details()[OUTPUT_NAME]
+        try:
+            self._runner = self._interpreter.get_signature_runner(SIGNATURE_KEY)
+            input_details = self._runner.get_input_details()[INPUT_NAME]
+            output_details = self._runner.get_output_details()[OUTPUT_NAME]
+        except (ValueError, RuntimeError) as error:  # e.g. tensors that cannot be allocated
+            raise _unusable(source, error) from None
         signature = input_details["shape_signature"]
-        self.input_size = None if min(signature[1:3]) < 0 else tuple(int(s) for s in signature[1:3])
         self.io_dtype = np.dtype(input_details["dtype"])
+        if len(signature) != 4 or signature[3] != 3 or self.io_dtype not in _IO_DTYPES:
+            raise ValueError(
+                f"{source}: not a keras-deblur TFLite generator: input {list(signature)} "
+                f"{self.io_dtype}, expected (batch, height, width, 3) float32, int8 or uint8"
+            )
+        self.input_size = None if min(signature[1:3]) < 0 else tuple(int(s) for s in signature[1:3])
         self.input_quantization = tuple(input_details["quantization"])
         self.output_quantization = tuple(output_details["quantization"])
         self.num_threads = num_threads
