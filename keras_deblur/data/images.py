@@ -128,8 +128,7 @@ def read_image_and_header(path, max_pixels=None):
     path = os.fspath(path)
     header = read_header_checked(path, max_pixels)
     data = np.fromfile(path, dtype=np.uint8)
-    _check_png_chunks(path, data)
-    image = _decode(path, data)
+    image = _decode(path, data) if _png_chunks_fit(data) else None
     if image is None:
         problem = "not a readable image (corrupt or unsupported format)"
         if header is not None:
@@ -152,8 +151,8 @@ def read_image_and_header(path, max_pixels=None):
     return image, header
 
 
-def _check_png_chunks(path, data):
-    """Refuses a PNG whose chunks claim more bytes than the file holds.
+def _png_chunks_fit(data):
+    """False for a PNG whose chunks claim more bytes than the file holds; True otherwise.
 
     OpenCV allocates (and zeroes) a chunk's claimed length before reading it:
     a 130-byte file claiming a 4 GB chunk took 4 GB and 46 s (found by
@@ -162,19 +161,16 @@ def _check_png_chunks(path, data):
     parse too.
     """
     if data[:8].tobytes() != _PNG_SIGNATURE:
-        return
+        return True
     position = len(_PNG_SIGNATURE)
     while position + 8 <= len(data):
         length = int.from_bytes(data[position : position + 4].tobytes(), "big")
-        kind = data[position + 4 : position + 8].tobytes()
         if position + 12 + length > len(data):
-            raise ImageReadError(
-                f"{path}: truncated or corrupt PNG data (a chunk claims {length:,} bytes, "
-                f"{len(data) - position - 12:,} are left in the file)"
-            )
-        if kind == b"IEND" and length == 0:  # OpenCV reads on past an IEND that is not empty
-            return
+            return False
+        if data[position + 4 : position + 8].tobytes() == b"IEND" and length == 0:
+            return True  # OpenCV reads on past an IEND that is not empty
         position += 12 + length
+    return True
 
 
 def _decode(path, data):
