@@ -281,7 +281,9 @@ def _sample_problem(sample, sizes):
         return f"photo {sample.get('photo')!r} is not among the photos"
     if sample.get("class") not in CLASSES or not isinstance(sample.get("whole"), bool):
         return f"needs a class in {list(CLASSES)} and a bool whole"
-    if not (sample.get("kernel") is None or isinstance(sample.get("kernel"), str)):
+    if "kernel" not in sample or not (
+        sample["kernel"] is None or isinstance(sample["kernel"], str)
+    ):
         return "kernel must be a kernel id or null"
     window = sample.get("window")
     if not (
