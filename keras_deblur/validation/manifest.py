@@ -218,7 +218,7 @@ def load_manifest(path=DEFAULT_MANIFEST):
         s["kernel"] for s in manifest["samples"] if s["kernel"] not in (None, *manifest["kernels"])
     ]
     if missing:
-        raise ValueError(f"{kernels_path(path)}: kernel {missing[0]} missing")
+        raise ValueError(f"{kernels_path(path)}: kernel {missing[0]!r} missing")
     return manifest
 
 
@@ -311,7 +311,7 @@ def _load_kernels(path):
         raise ValueError(f"{path}: unreadable kernels ({_first_line(error)})") from None
     for key, kernel in kernels.items():
         if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1] or not kernel.size:
-            raise ValueError(f"{path}: kernel {key} has shape {kernel.shape}, not (k, k)")
+            raise ValueError(f"{path}: kernel {key!r} has shape {kernel.shape}, not (k, k)")
         if not np.isfinite(kernel).all():
-            raise ValueError(f"{path}: kernel {key} holds NaN or infinite values")
+            raise ValueError(f"{path}: kernel {key!r} holds NaN or infinite values")
     return kernels
