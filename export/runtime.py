@@ -73,7 +73,12 @@ class TFLiteGenerator:
             raise _unusable(source, error) from None
         signature = input_details["shape_signature"]
         self.io_dtype = np.dtype(input_details["dtype"])
-        if len(signature) != 4 or signature[3] != 3 or self.io_dtype not in _IO_DTYPES:
+        if (
+            len(signature) != 4
+            or signature[3] != 3
+            or any(side == 0 or side < -1 for side in signature[1:3])  # -1: dynamic
+            or self.io_dtype not in _IO_DTYPES
+        ):
             raise ValueError(
                 f"{source}: not a keras-deblur TFLite generator: input {list(signature)} "
                 f"{self.io_dtype}, expected (batch, height, width, 3) float32, int8 or uint8"
