@@ -31,6 +31,7 @@ Fields, by group:
 
 import dataclasses
 import json
+import math
 import types
 import typing
 
@@ -53,7 +54,7 @@ class Recipe:
     """Everything that decides a training run, with the paper's values as defaults.
 
     Every field is checked on construction (`ValueError`, one line naming the
-    field); sequences are stored as tuples. See the module docstring for the
+    field; floats must be finite); sequences are stored as tuples. See the module docstring for the
     groups and `keras_deblur.train.train` for how a run uses them.
     """
 
@@ -208,13 +209,19 @@ class Recipe:
 
     @classmethod
     def from_json(cls, path):
-        """Reads a recipe written by `to_json` (a run's `config.json`)."""
+        """Reads a recipe written by `to_json` (a run's `config.json`).
+
+        Raises:
+            FileNotFoundError: no file at `path`.
+            ValueError: one line naming `path`: not JSON, not an object of
+                known fields, or a value out of its field's type or range.
+        """
         try:
             with open(path) as file:
                 values = json.load(file)
         except FileNotFoundError:
             raise FileNotFoundError(f"{path}: recipe not found") from None
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:  # RecursionError: nested too deep
             raise ValueError(f"{path}: not valid JSON ({error})") from None
         return cls.from_dict(values, source=path)
 
@@ -277,11 +284,18 @@ def _admits(annotation, value):
     return isinstance(value, annotation)
 
 
+def _items(value):
+    return value if isinstance(value, tuple) else (value,)
+
+
 def _check_type(field, value):
     if not _admits(_TYPES[field.name], value):
         annotation = _TYPES[field.name]
         expected = annotation.__name__ if isinstance(annotation, type) else str(annotation)
         raise ValueError(f"{field.name} must be {expected}. Received: {field.name}={value!r}")
+    if any(isinstance(v, float) and not math.isfinite(v) for v in _items(value)):
+        # JSON as Python reads it has NaN and Infinity; no field means anything by them.
+        raise ValueError(f"{field.name} must be finite. Received: {field.name}={value!r}")
     choices = field.metadata["choices"]
     if choices and value not in choices:
         raise ValueError(

@@ -18,6 +18,8 @@ from keras_deblur.data.image_metadata import (
 
 logger = logging.getLogger(__name__)
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
 IMAGE_EXTENSIONS = (
     ".png",
     ".jpg",
@@ -126,7 +128,8 @@ def read_image_and_header(path, max_pixels=None):
     """
     path = os.fspath(path)
     header = read_header_checked(path, max_pixels)
-    image = _decode(path, np.fromfile(path, dtype=np.uint8))
+    data = np.fromfile(path, dtype=np.uint8)
+    image = _decode(path, data) if _png_chunks_fit(data) else None
     if image is None:
         problem = "not a readable image (corrupt or unsupported format)"
         if header is not None:
@@ -147,6 +150,28 @@ def read_image_and_header(path, max_pixels=None):
     if header is not None and header.frames > 1:
         logger.warning("%s: animated (%d frames); using the first frame", path, header.frames)
     return image, header
+
+
+def _png_chunks_fit(data):
+    """False for a PNG whose chunks claim more bytes than the file holds; True otherwise.
+
+    OpenCV allocates (and zeroes) a chunk's claimed length before reading it:
+    a 130-byte file claiming a 4 GB chunk took 4 GB and 46 s (found by
+    tests/fuzz/fuzz_read_image.py). Pillow stops at the first IDAT, so it
+    misses a claim in a later chunk, and OpenCV gets the files Pillow cannot
+    parse too.
+    """
+    if data[:8].tobytes() != _PNG_SIGNATURE:
+        return True
+    position = len(_PNG_SIGNATURE)
+    while position + 8 <= len(data):
+        length = int.from_bytes(data[position : position + 4].tobytes(), "big")
+        if position + 12 + length > len(data):
+            return False
+        if data[position + 4 : position + 8].tobytes() == b"IEND" and length == 0:
+            return True  # OpenCV reads on past an IEND that is not empty
+        position += 12 + length
+    return True
 
 
 def _decode(path, data):

@@ -115,10 +115,11 @@ def _check_keras_archive(path):
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
             damaged = archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
+    except Exception as error:  # BadZipFile, zlib.error, EOFError, NotImplementedError (an
+        # unknown compression), RuntimeError (encrypted): all say the archive is damaged.
         raise ValueError(f"{path}: damaged .keras archive ({_first_line(error)})") from None
     if damaged is not None:
-        raise ValueError(f"{path}: damaged .keras archive ({damaged} fails its checksum)")
+        raise ValueError(f"{path}: damaged .keras archive ({damaged!r} fails its checksum)")
     if "config.json" not in names:
         raise ValueError(f"{path}: a zip archive without config.json, not a Keras model")
 

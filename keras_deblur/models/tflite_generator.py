@@ -22,6 +22,10 @@ INPUT_NAME = "blurred"
 OUTPUT_NAME = "deblurred"
 
 
+# Input/output tensor types the export writes.
+_IO_DTYPES = (np.float32, np.int8, np.uint8)
+
+
 def default_num_threads():
     """All the CPUs this process may run on."""
     return os.cpu_count() or 1
@@ -72,18 +76,22 @@ class TFLiteGenerator:
                 raise FileNotFoundError(f"{self.name}: no such file")
             source = {"model_path": self.name}
         else:
-            self.name = "TFLite model"
+            self.name = "TFLite model bytes"
             source = {"model_content": bytes(model)}
         try:
             self._interpreter = Interpreter(**source, num_threads=self.num_threads)
-        except (ValueError, RuntimeError) as error:  # LiteRT's verifier rejected the file
+            key, self._input_name, self._output_name = self._signature_names()
+            self._runner = self._interpreter.get_signature_runner(key)
+            input_details = self._runner.get_input_details()[self._input_name]
+            output_details = self._runner.get_output_details()[self._output_name]
+        except (ValueError, RuntimeError, UnicodeDecodeError) as error:
+            # LiteRT's verifier, its signature reader (a name that is not UTF-8) or
+            # tensors it cannot allocate; the messages never name the file.
+            if str(error).startswith(self.name):
+                raise
             raise ValueError(
                 f"{self.name}: not a readable TFLite model ({_first_line(error)})"
             ) from None
-        key, self._input_name, self._output_name = self._signature_names()
-        self._runner = self._interpreter.get_signature_runner(key)
-        input_details = self._runner.get_input_details()[self._input_name]
-        output_details = self._runner.get_output_details()[self._output_name]
         self._check_image_tensor("input", input_details)
         self._check_image_tensor("output", output_details)
         signature = input_details["shape_signature"]
@@ -116,7 +124,8 @@ class TFLiteGenerator:
     def _check_image_tensor(self, role, details):
         shape = tuple(int(s) for s in details["shape_signature"])
         dtype = np.dtype(details["dtype"])
-        if len(shape) != 4 or shape[3] != 3 or dtype not in (np.float32, np.int8, np.uint8):
+        bad_side = len(shape) == 4 and any(side == 0 or side < -1 for side in shape[1:3])
+        if len(shape) != 4 or shape[3] != 3 or bad_side or dtype not in _IO_DTYPES:
             raise ValueError(
                 f"{self.name}: not a DeblurGAN generator (expected a (1, height, width, 3) "
                 f"float32/int8/uint8 {role}, found {shape} {dtype.name})"

@@ -194,28 +194,124 @@ def save_manifest(manifest, path):
 
 
 def load_manifest(path=DEFAULT_MANIFEST):
-    """Reads a manifest written by `save_manifest`.
+    """Reads a manifest written by `save_manifest`, checking its layout.
+
+    Every sample names a listed photo, its window lies inside that photo, its
+    id is a plain file name (`pairs.materialise` writes `<id>_blurred.png`)
+    and its kernel, if any, is a square finite array in the kernels file.
 
     Raises:
-        FileNotFoundError, ValueError: one line naming the file.
+        FileNotFoundError, ValueError: one line naming the manifest or its
+            kernels file.
     """
     path = os.fspath(path)
     try:
         with open(path) as file:
             manifest = json.load(file)
-        with np.load(kernels_path(path)) as stored:
-            manifest["kernels"] = {key: stored[key].astype(np.float32) for key in stored.files}
     except FileNotFoundError as error:
         raise FileNotFoundError(f"{error.filename}: validation manifest file missing") from None
-    except (ValueError, OSError) as error:
-        raise ValueError(f"{path}: unreadable validation manifest ({error})") from None
-    if manifest.get("format") != MANIFEST_FORMAT:
-        raise ValueError(
-            f"{path}: manifest format {manifest.get('format')!r}, expected {MANIFEST_FORMAT}"
-        )
+    except (ValueError, OSError, RecursionError) as error:  # RecursionError: nested too deep
+        raise ValueError(f"{path}: unreadable validation manifest ({_first_line(error)})") from None
+    _check_layout(manifest, path)
+    manifest["kernels"] = _load_kernels(kernels_path(path))
     missing = [
         s["kernel"] for s in manifest["samples"] if s["kernel"] not in (None, *manifest["kernels"])
     ]
     if missing:
-        raise ValueError(f"{kernels_path(path)}: kernel {missing[0]} missing")
+        raise ValueError(f"{kernels_path(path)}: kernel {missing[0]!r} missing")
     return manifest
+
+
+def _first_line(error):
+    lines = str(error).strip().splitlines()
+    return lines[0][:200] if lines else type(error).__name__
+
+
+def _is_count(value, minimum):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _is_plain_name(value):
+    return (
+        isinstance(value, str)
+        and value not in ("", ".", "..")
+        and not any(c in value for c in "/\\\0")
+    )
+
+
+def _check_layout(manifest, path):
+    """Raises ValueError naming `path` unless `manifest` has the module docstring's layout."""
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path}: a validation manifest is a JSON object")
+    if manifest.get("format") != MANIFEST_FORMAT:
+        raise ValueError(
+            f"{path}: manifest format {manifest.get('format')!r}, expected {MANIFEST_FORMAT}"
+        )
+    photos, samples = manifest.get("photos"), manifest.get("samples")
+    if not isinstance(photos, list) or not isinstance(samples, list):
+        raise ValueError(f'{path}: "photos" and "samples" must be lists')
+    sizes = {}
+    for index, photo in enumerate(photos):
+        if not (
+            isinstance(photo, dict)
+            and isinstance(photo.get("name"), str)
+            and isinstance(photo.get("sha256"), str)
+            and _is_count(photo.get("height"), 1)
+            and _is_count(photo.get("width"), 1)
+            and isinstance(photo.get("defocus"), bool)
+        ):
+            raise ValueError(
+                f"{path}: photos[{index}] is not a {{name, sha256, height, width, "
+                "defocus}} object"
+            )
+        sizes[photo["name"]] = photo["height"], photo["width"]
+    for index, sample in enumerate(samples):
+        problem = _sample_problem(sample, sizes)
+        if problem:
+            raise ValueError(f"{path}: samples[{index}] {problem}")
+
+
+def _sample_problem(sample, sizes):
+    """What is wrong with one sample (a short phrase), or None."""
+    if not isinstance(sample, dict):
+        return "is not an object"
+    if not _is_plain_name(sample.get("id")):
+        return f"id {sample.get('id')!r} is not a plain file name"
+    if not isinstance(sample.get("photo"), str) or sample["photo"] not in sizes:
+        return f"photo {sample.get('photo')!r} is not among the photos"
+    if sample.get("class") not in CLASSES or not isinstance(sample.get("whole"), bool):
+        return f"needs a class in {list(CLASSES)} and a bool whole"
+    if "kernel" not in sample or not (
+        sample["kernel"] is None or isinstance(sample["kernel"], str)
+    ):
+        return "kernel must be a kernel id or null"
+    window = sample.get("window")
+    if not (
+        isinstance(window, list)
+        and len(window) == 4
+        and all(_is_count(v, 0) for v in window)
+        and min(window[2:]) >= 1
+    ):
+        return "window must be [top, left, height, width], counts, height and width >= 1"
+    top, left, height, width = window
+    photo_height, photo_width = sizes[sample["photo"]]
+    if top + height > photo_height or left + width > photo_width:
+        return f"window {window} does not fit the {photo_width}x{photo_height} photo"
+    return None
+
+
+def _load_kernels(path):
+    """`{id: float32 (k, k) array}` from a kernels `.npz`; one-line errors naming it."""
+    try:
+        with np.load(path) as stored:
+            kernels = {key: stored[key].astype(np.float32) for key in stored.files}
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: validation manifest file missing") from None
+    except Exception as error:  # np.load: ValueError, OSError, BadZipFile, zlib.error, EOFError...
+        raise ValueError(f"{path}: unreadable kernels ({_first_line(error)})") from None
+    for key, kernel in kernels.items():
+        if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1] or not kernel.size:
+            raise ValueError(f"{path}: kernel {key!r} has shape {kernel.shape}, not (k, k)")
+        if not np.isfinite(kernel).all():
+            raise ValueError(f"{path}: kernel {key!r} holds NaN or infinite values")
+    return kernels
