@@ -1,4 +1,4 @@
-"""Fuzzes `keras_deblur.models.tflite_generator.TFLiteGenerator` loading a `.tflite` flatbuffer from bytes.
+"""Fuzzes `TFLiteGenerator` (keras_deblur.models.tflite_generator) loading a flatbuffer from bytes.
 
 Contract: a generator whose input size is None or two positive ints and whose
 I/O dtype is float32, int8 or uint8, or `ValueError` in one line. Only the
