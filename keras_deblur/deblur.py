@@ -67,7 +67,7 @@ def deblur_files(
     inputs,
     output_dir,
     tile_size=None,
-    tile_overlap=DEFAULT_TILE_OVERLAP,
+    tile_overlap=None,
     compare=False,
     progress=True,
     skip_existing=False,
@@ -137,7 +137,12 @@ def _define_flags():
         "Tile side in pixels (multiple of 4) for large photos; 0 never tiles. "
         "Default: tile only photos above 4 megapixels.",
     )
-    flags.DEFINE_integer("tile_overlap", DEFAULT_TILE_OVERLAP, "Overlap between tiles in pixels.")
+    flags.DEFINE_integer(
+        "tile_overlap",
+        None,
+        f"Overlap between tiles in pixels (default: {DEFAULT_TILE_OVERLAP}, at most a quarter of "
+        "the tile).",
+    )
     flags.DEFINE_integer(
         "max_pixels", MAX_PIXELS, "Refuse images whose header claims more pixels than this."
     )

@@ -898,14 +898,14 @@ def main(argv):
     del argv
     logging.getLogger().setLevel(logging.INFO)
     _stop_on_signals()
-    code = _run(flags.FLAGS)
+    code = _run_from_flags(flags.FLAGS)
     if multi_worker.in_cluster():
         multi_worker.exit_now(code)
     sys.exit(code)
 
 
 @reports_errors(ValueError, OSError)
-def _run(flag_values):
+def _run_from_flags(flag_values):
     """Trains from the flags and prints where everything went; the exit status.
 
     0: done; 1: stopped early (said why); 2: a bad value or file (one line);
