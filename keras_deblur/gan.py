@@ -160,9 +160,9 @@ class DeblurGAN(keras.Model):
         self.adversarial_weight = float(weight)
         self.train_function = None
 
-    @property
-    def metrics(self):
-        return [
+    def _train_trackers(self):
+        """The trackers `train_step` reports, in log order."""
+        return (
             self.critic_loss_tracker,
             self.generator_loss_tracker,
             self.gradient_penalty_tracker,
@@ -171,6 +171,12 @@ class DeblurGAN(keras.Model):
             self.wasserstein_tracker,
             self.train_psnr_tracker,
             self.train_input_psnr_tracker,
+        )
+
+    @property
+    def metrics(self):
+        return [
+            *self._train_trackers(),
             self.psnr_tracker,
             self.ssim_tracker,
             self.input_psnr_tracker,
@@ -298,21 +304,7 @@ class DeblurGAN(keras.Model):
             psnr_tf(sharp, fake),
             psnr_tf(sharp, blurred),
         )
-        return _reducible_logs(
-            {
-                m.name: m.result()
-                for m in (
-                    self.critic_loss_tracker,
-                    self.generator_loss_tracker,
-                    self.gradient_penalty_tracker,
-                    self.perceptual_loss_tracker,
-                    self.pixel_loss_tracker,
-                    self.wasserstein_tracker,
-                    self.train_psnr_tracker,
-                    self.train_input_psnr_tracker,
-                )
-            }
-        )
+        return _reducible_logs({m.name: m.result() for m in self._train_trackers()})
 
     def test_step(self, data):
         """One validation batch; the logs are `TEST_METRICS` (fit prefixes them with "val_")."""
