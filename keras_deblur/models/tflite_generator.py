@@ -22,6 +22,9 @@ INPUT_NAME = "blurred"
 OUTPUT_NAME = "deblurred"
 
 
+# What LiteRT raises for a file it cannot use: its verifier, its signature reader
+# (a name that is not UTF-8) or tensors it cannot allocate.
+_LITERT_ERRORS = (ValueError, RuntimeError, UnicodeDecodeError)
 # Input/output tensor types the export writes.
 _IO_DTYPES = (np.float32, np.int8, np.uint8)
 
@@ -80,18 +83,16 @@ class TFLiteGenerator:
             source = {"model_content": bytes(model)}
         try:
             self._interpreter = Interpreter(**source, num_threads=self.num_threads)
-            key, self._input_name, self._output_name = self._signature_names()
+            signatures = self._interpreter.get_signature_list()
+        except _LITERT_ERRORS as error:
+            raise self._unreadable(error) from None
+        key, self._input_name, self._output_name = self._signature_names(signatures)
+        try:
             self._runner = self._interpreter.get_signature_runner(key)
             input_details = self._runner.get_input_details()[self._input_name]
             output_details = self._runner.get_output_details()[self._output_name]
-        except (ValueError, RuntimeError, UnicodeDecodeError) as error:
-            # LiteRT's verifier, its signature reader (a name that is not UTF-8) or
-            # tensors it cannot allocate; the messages never name the file.
-            if str(error).startswith(self.name):
-                raise
-            raise ValueError(
-                f"{self.name}: not a readable TFLite model ({_first_line(error)})"
-            ) from None
+        except _LITERT_ERRORS as error:
+            raise self._unreadable(error) from None
         self._check_image_tensor("input", input_details)
         self._check_image_tensor("output", output_details)
         signature = input_details["shape_signature"]
@@ -102,9 +103,12 @@ class TFLiteGenerator:
         self.input_quantization = tuple(input_details["quantization"])
         self.output_quantization = tuple(output_details["quantization"])
 
-    def _signature_names(self):
+    def _unreadable(self, error):
+        """LiteRT's error, which never names the file, as one line that does."""
+        return ValueError(f"{self.name}: not a readable TFLite model ({_first_line(error)})")
+
+    def _signature_names(self, signatures):
         """`(signature key, input name, output name)` of the one image-to-image signature."""
-        signatures = self._interpreter.get_signature_list()
         key = SIGNATURE_KEY if SIGNATURE_KEY in signatures else None
         if key is None and len(signatures) == 1:
             key = next(iter(signatures))
