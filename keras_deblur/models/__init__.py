@@ -1,31 +1,33 @@
-"""The DeblurGAN networks, and loading a saved generator."""
+"""The DeblurGAN networks, and loading a saved generator.
 
-import functools
+`load_generator` is imported with the package; the builders (and
+`GENERATOR_BUILDERS`) on first use, so that importing the package, or
+loading and running a `.tflite` generator, never imports TensorFlow or Keras
+(about 0.7 GB of memory).
+"""
 
-from keras_deblur.models.critic import build_critic
-from keras_deblur.models.generator import build_generator
+import importlib
+
 from keras_deblur.models.loading import load_generator
-from keras_deblur.models.mobile_generator import build_mobile_generator
-from keras_deblur.models.mobile_unet_generator import build_mobile_unet_generator
-from keras_deblur.models.mobile_v1_generator import build_mobile_v1_generator
 
-# Generator designs by name (the training recipe's `architecture`): the paper's,
-# the mobile one (the design study's winner), its study variant without channel
-# attention, the first shipped mobile design, and a U-Net candidate.
-GENERATOR_BUILDERS = {
-    "resnet": build_generator,
-    "mobile": build_mobile_generator,
-    "mobile_plain": functools.partial(build_mobile_generator, channel_attention=False),
-    "mobile_v1": build_mobile_v1_generator,
-    "mobile_unet": build_mobile_unet_generator,
+# Name -> the submodule that defines it, imported when the name is first asked for.
+_LAZY_NAMES = {
+    "GENERATOR_BUILDERS": "designs",
+    "build_critic": "critic",
+    "build_generator": "generator",
+    "build_mobile_generator": "mobile_generator",
+    "build_mobile_unet_generator": "mobile_unet_generator",
+    "build_mobile_v1_generator": "mobile_v1_generator",
 }
 
-__all__ = [
-    "GENERATOR_BUILDERS",
-    "build_critic",
-    "build_generator",
-    "build_mobile_generator",
-    "build_mobile_unet_generator",
-    "build_mobile_v1_generator",
-    "load_generator",
-]
+__all__ = [*_LAZY_NAMES, "load_generator"]
+
+
+def __getattr__(name):
+    if name not in _LAZY_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY_NAMES[name]}"), name)
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY_NAMES])
