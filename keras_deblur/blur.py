@@ -15,9 +15,9 @@ import os
 import sys
 
 from keras_deblur.cli import reports_errors
-from keras_deblur.data.datasets import write_blurred_dataset
 from keras_deblur.data.images import MAX_PIXELS, list_images, set_max_pixels
 from keras_deblur.data.motion_blur import TRAINING_EXPOSURES, TRAINING_FRACTIONS
+from keras_deblur.data.paired_folders import write_blurred_dataset
 
 # Draws 0.1 * U(0, 1) per blur, the reference trajectory's own default.
 UNIFORM_EXPOSURE = "uniform"
@@ -76,7 +76,7 @@ def blur_photos(input_spec, output, **options):
     Args:
         input_spec: str. File, folder or glob of sharp photos.
         output: str. Dataset folder.
-        **options: see `datasets.write_blurred_dataset`.
+        **options: see `paired_folders.write_blurred_dataset`.
     """
     inputs = list_images(input_spec)
     # An output folder inside the input folder must not feed back a previous run.

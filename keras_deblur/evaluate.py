@@ -7,7 +7,7 @@
     python -m keras_deblur.evaluate --weights G.keras --sharp_dir embedded --output_dir eval/
 
 Two sources: a paired folder (GoPro `<scene>/{blur,sharp}/` or flat
-`{blur,sharp}/`, matched by `keras_deblur.data.datasets.find_image_pairs`), or
+`{blur,sharp}/`, matched by `keras_deblur.data.paired_folders.find_image_pairs`), or
 sharp photos blurred with seeded random-trajectory kernels (`--sharp_dir
 embedded` uses the validation photos shipped with scikit-image). Every image is
 scored whole, in RGB, with `keras_deblur.metrics` (scikit-image's definitions).
@@ -36,7 +36,6 @@ from tqdm import tqdm
 from keras_deblur import baselines, detection, metrics, report
 from keras_deblur.blur import UNIFORM_EXPOSURE, parse_levels
 from keras_deblur.cli import reports_errors
-from keras_deblur.data.datasets import find_image_pairs, probe_image
 from keras_deblur.data.depth_of_field import photo_depth_of_field
 from keras_deblur.data.embedded import EMBEDDED, photo_paths
 from keras_deblur.data.images import (
@@ -48,6 +47,7 @@ from keras_deblur.data.images import (
     write_image,
 )
 from keras_deblur.data.motion_blur import TRAINING_EXPOSURES, TRAINING_FRACTIONS, synthesize_blur
+from keras_deblur.data.paired_folders import find_image_pairs, probe_image
 from keras_deblur.inference import MIN_IMAGE_SIDE, deblur
 from keras_deblur.models import load_generator
 from keras_deblur.pretrained import DEFAULT_PRESET, PRESETS

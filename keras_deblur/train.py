@@ -472,8 +472,8 @@ def _check_data(recipe):
 
 def _check_crop_fits(dirs, crop_size, paired):
     """Fails early, naming the file, if any image is smaller than the crop (headers only)."""
-    from keras_deblur.data.datasets import find_image_pairs, probe_image
     from keras_deblur.data.images import list_images
+    from keras_deblur.data.paired_folders import find_image_pairs, probe_image
 
     for root in dirs:
         if root == EMBEDDED:
@@ -591,7 +591,7 @@ def _uniform_mix(datasets_list, seed):
 
 def _epoch_size(recipe):
     """Training images per epoch for steps_per_epoch=None: the real pairs, else the sharp photos."""
-    from keras_deblur.data.datasets import find_image_pairs
+    from keras_deblur.data.paired_folders import find_image_pairs
 
     if recipe.paired_dirs:
         return sum(len(find_image_pairs(root)) for root in recipe.paired_dirs)
@@ -599,7 +599,7 @@ def _epoch_size(recipe):
 
 
 def _validation_size(recipe):
-    from keras_deblur.data.datasets import find_image_pairs
+    from keras_deblur.data.paired_folders import find_image_pairs
 
     pairs = sum(len(find_image_pairs(root)) for root in recipe.val_paired_dirs)
     if recipe.val_sharp_dirs or not recipe.val_paired_dirs:

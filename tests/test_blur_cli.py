@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from keras_deblur.blur import blur_photos, parse_levels
-from keras_deblur.data.datasets import find_image_pairs, kernel_to_png, write_blurred_dataset
 from keras_deblur.data.images import read_image, write_image
+from keras_deblur.data.paired_folders import find_image_pairs, kernel_to_png, write_blurred_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

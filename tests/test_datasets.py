@@ -10,7 +10,6 @@ import tensorflow as tf
 
 from keras_deblur.data.datasets import (
     embedded_dataset,
-    find_image_pairs,
     mix_datasets,
     mix_procedural,
     paired_dataset,
@@ -19,6 +18,7 @@ from keras_deblur.data.datasets import (
 )
 from keras_deblur.data.embedded import embedded_photo_paths
 from keras_deblur.data.images import read_image, write_image
+from keras_deblur.data.paired_folders import find_image_pairs
 
 
 def _texture(rng, height=64, width=64):
