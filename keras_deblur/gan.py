@@ -7,7 +7,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_deblur import losses
-from keras_deblur.metrics import psnr_tf, ssim_tf
+from keras_deblur.metrics_tf import psnr_tf, ssim_tf
 from keras_deblur.multi_worker import is_multi_worker
 
 TEST_METRICS = ("psnr", "ssim", "input_psnr")

@@ -7,10 +7,11 @@ Two implementations of the same definitions:
   `skimage.metrics.structural_similarity(a, b, data_range=255, channel_axis=-1,
   gaussian_weights=True, sigma=1.5, use_sample_covariance=False)` to float64
   rounding (the tests check this against scikit-image).
-- `psnr_tf`, `ssim_tf`: TensorFlow, graph-compatible, on batches of model-range
-  float images `[-1, 1]`, for validation inside `test_step`. They quantise to the
-  256 uint8 levels first, so they agree with the numpy versions on the saved
-  uint8 images to within 1e-3.
+- `psnr_tf`, `ssim_tf` in `keras_deblur.metrics_tf`: TensorFlow, graph-compatible,
+  on batches of model-range float images `[-1, 1]`, for validation inside
+  `test_step`. They quantise to the 256 uint8 levels first, so they agree with the
+  numpy versions on the saved uint8 images to within 1e-3. They live apart so that
+  evaluating a `.tflite` generator never imports TensorFlow.
 
 SSIM definition (Wang et al., 2004, with scikit-image's conventions): per
 channel, local means, variances and covariance are weighted by an 11x11
@@ -38,7 +39,6 @@ import math
 
 import cv2
 import numpy as np
-import tensorflow as tf
 
 DATA_RANGE = 255.0
 SSIM_SIGMA = 1.5
@@ -50,7 +50,7 @@ SSIM_RADIUS = int(SSIM_TRUNCATE * SSIM_SIGMA + 0.5)
 SSIM_WINDOW = 2 * SSIM_RADIUS + 1
 # Values are shifted by this before the window statistics so float32 keeps
 # precision in E[x^2] - E[x]^2; variances do not change and the means are shifted back.
-_CENTRE = 127.5
+SSIM_CENTRE = 127.5
 
 
 def gaussian_window_1d(sigma=SSIM_SIGMA, radius=SSIM_RADIUS):
@@ -150,16 +150,16 @@ def _valid_filter(image, taps):
     return filtered[radius : height - radius, radius : width - radius]
 
 
-def _ssim_from_moments(mu_x, mu_y, e_xx, e_yy, e_xy):
-    """Per-pixel SSIM from Gaussian-window moments of images centred on `_CENTRE`.
+def ssim_from_moments(mu_x, mu_y, e_xx, e_yy, e_xy):
+    """Per-pixel SSIM from Gaussian-window moments of images centred on `SSIM_CENTRE`.
 
     Arithmetic only, so numpy arrays and TF tensors alike (`ssim_map`, `ssim_tf`).
     """
     var_x = e_xx - mu_x * mu_x
     var_y = e_yy - mu_y * mu_y
     cov_xy = e_xy - mu_x * mu_y
-    mu_x = mu_x + _CENTRE
-    mu_y = mu_y + _CENTRE
+    mu_x = mu_x + SSIM_CENTRE
+    mu_y = mu_y + SSIM_CENTRE
     c1 = (SSIM_K1 * DATA_RANGE) ** 2
     c2 = (SSIM_K2 * DATA_RANGE) ** 2
     numerator = (2.0 * mu_x * mu_y + c1) * (2.0 * cov_xy + c2)
@@ -183,12 +183,12 @@ def ssim_map(a, b):
             f"SSIM needs images at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels. "
             f"Received: shape={a.shape}"
         )
-    x = a.astype(np.float64) - _CENTRE
-    y = b.astype(np.float64) - _CENTRE
+    x = a.astype(np.float64) - SSIM_CENTRE
+    y = b.astype(np.float64) - SSIM_CENTRE
     taps = gaussian_window_1d()
     # One pass over a stack of the five quantities the statistics need.
     stats = _valid_filter(np.stack([x, y, x * x, y * y, x * y], axis=-1), taps)
-    return _ssim_from_moments(*np.moveaxis(stats, -1, 0))
+    return ssim_from_moments(*np.moveaxis(stats, -1, 0))
 
 
 def ssim(a, b):
@@ -209,80 +209,3 @@ def ssim(a, b):
     if values.ndim == 3:
         return float(np.mean(values.mean(axis=(0, 1), dtype=np.float64)))
     return float(values.mean(dtype=np.float64))
-
-
-def _to_levels(images):
-    """[-1, 1] floats -> float32 uint8 levels 0..255, as `from_model_range` saves them."""
-    images = tf.convert_to_tensor(images)
-    images = tf.cast(images, tf.float32)
-    return tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0)
-
-
-def _valid_gaussian_tf(images):
-    """Separable 'valid' Gaussian filter of a (batch, H, W, C) tensor by shifted sums.
-
-    Multiply-adds rather than a convolution on purpose: GPUs run float32
-    convolutions in TF32 by default, whose 10-bit mantissa would put errors of
-    several units into E[x^2] (values up to 128^2) and so into the variances.
-    """
-    taps = gaussian_window_1d().tolist()
-    margin = len(taps) - 1
-    height, width = tf.shape(images)[1], tf.shape(images)[2]
-    rows = tf.add_n([w * images[:, k : height - margin + k] for k, w in enumerate(taps)])
-    return tf.add_n([w * rows[:, :, k : width - margin + k] for k, w in enumerate(taps)])
-
-
-def _staged_mean(values):
-    """Mean over (H, W, C) of a (batch, H, W, C) tensor, one axis at a time.
-
-    Under XLA a single float32 mean over millions of elements accumulates
-    sequentially (0.007 SSIM error measured on a 1280x720 frame, XLA on CPU); short
-    reductions do not.
-    """
-    return tf.reduce_mean(tf.reduce_mean(tf.reduce_mean(values, axis=2), axis=1), axis=1)
-
-
-def psnr_tf(y_true, y_pred):
-    """Per-image PSNR in dB of model-range batches, quantised to uint8 levels first.
-
-    Args:
-        y_true: float tensor `(batch, H, W, C)` in `[-1, 1]`. Reference (sharp) images.
-        y_pred: float tensor of the same shape in `[-1, 1]`. Restored images.
-
-    Returns:
-        float32 tensor `(batch,)`; `inf` where an image pair is identical after
-        quantisation. Graph-compatible.
-    """
-    x = _to_levels(y_true)
-    y = _to_levels(y_pred)
-    mse = _staged_mean(tf.square(x - y))
-    return 10.0 * (tf.math.log(DATA_RANGE**2 / mse) / tf.math.log(10.0))
-
-
-def ssim_tf(y_true, y_pred):
-    """Per-image SSIM of model-range batches, the same definition as `ssim`.
-
-    Args:
-        y_true: float tensor `(batch, H, W, C)` in `[-1, 1]`, H and W at least 11.
-        y_pred: float tensor of the same shape in `[-1, 1]`.
-
-    Returns:
-        float32 tensor `(batch,)`: mean SSIM over the valid region and channels of
-        each image, within 1e-3 of `ssim` on the uint8-quantised images.
-        Graph-compatible (works inside `tf.function` and `test_step`).
-    """
-    x = _to_levels(y_true) - _CENTRE
-    y = _to_levels(y_pred) - _CENTRE
-    height, width = x.shape[1], x.shape[2]
-    if (height is not None and height < SSIM_WINDOW) or (width is not None and width < SSIM_WINDOW):
-        raise ValueError(
-            f"SSIM needs images at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels. "
-            f"Received: shape={tuple(x.shape)}"
-        )
-    channels = x.shape[-1]
-    if channels is None:
-        raise ValueError("ssim_tf needs a known number of channels (last axis)")
-    stack = _valid_gaussian_tf(tf.concat([x, y, x * x, y * y, x * y], axis=-1))
-    ssim_map = _ssim_from_moments(*tf.split(stack, 5, axis=-1))
-    # Mean over the valid region per channel, then over channels: equal weights, so one mean.
-    return _staged_mean(ssim_map)

@@ -113,7 +113,7 @@ def test_metrics_are_trackers_and_test_step_reports_psnr_ssim():
     }
     blurred, sharp = _pair(batch=2)
     results = gan.evaluate(blurred, sharp, batch_size=2, return_dict=True, verbose=0)
-    from keras_deblur.metrics import psnr_tf
+    from keras_deblur.metrics_tf import psnr_tf
 
     # A traced call, as in test_step: an eager one runs other kernels (grappler may fuse a
     # conv with its bias add), and each uint8 level that flips on some CPU moves the PSNR

@@ -8,7 +8,7 @@ import skimage.data
 import tensorflow as tf
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from keras_deblur import metrics
+from keras_deblur import metrics, metrics_tf
 
 
 def _skimage_ssim(a, b):
@@ -110,8 +110,8 @@ def test_tf_metrics_equal_numpy_on_a_batch():
     pairs = [_random_pair((48, 56, 3), 6), _structured_pair((48, 56)), _random_pair((48, 56, 3), 7)]
     y_true = _to_model_range([a for a, _ in pairs])
     y_pred = _to_model_range([b for _, b in pairs])
-    psnr_values = metrics.psnr_tf(y_true, y_pred).numpy()
-    ssim_values = metrics.ssim_tf(y_true, y_pred).numpy()
+    psnr_values = metrics_tf.psnr_tf(y_true, y_pred).numpy()
+    ssim_values = metrics_tf.ssim_tf(y_true, y_pred).numpy()
     assert psnr_values.shape == (3,) and psnr_values.dtype == np.float32
     assert ssim_values.shape == (3,) and ssim_values.dtype == np.float32
     for (a, b), p, s in zip(pairs, psnr_values, ssim_values, strict=True):
@@ -126,8 +126,10 @@ def test_tf_metrics_quantise_like_the_saved_uint8_image():
     jitter = rng.uniform(-0.45, 0.45, size=b.shape).astype(np.float32) / 127.5
     y_true = _to_model_range([a])
     y_pred = _to_model_range([b]) + jitter[None]
-    assert float(metrics.ssim_tf(y_true, y_pred)[0]) == pytest.approx(_skimage_ssim(a, b), abs=1e-3)
-    assert float(metrics.psnr_tf(y_true, y_pred)[0]) == pytest.approx(
+    assert float(metrics_tf.ssim_tf(y_true, y_pred)[0]) == pytest.approx(
+        _skimage_ssim(a, b), abs=1e-3
+    )
+    assert float(metrics_tf.psnr_tf(y_true, y_pred)[0]) == pytest.approx(
         peak_signal_noise_ratio(a, b, data_range=255), abs=1e-3
     )
 
@@ -137,7 +139,7 @@ def test_tf_metrics_run_in_a_graph_with_unknown_spatial_size():
 
     @tf.function(input_signature=[spec, spec])
     def both(y_true, y_pred):
-        return metrics.psnr_tf(y_true, y_pred), metrics.ssim_tf(y_true, y_pred)
+        return metrics_tf.psnr_tf(y_true, y_pred), metrics_tf.ssim_tf(y_true, y_pred)
 
     a, b = _random_pair((33, 40, 3), 9)
     psnr_value, ssim_value = both(_to_model_range([a]), _to_model_range([b]))
@@ -148,7 +150,7 @@ def test_tf_metrics_run_in_a_graph_with_unknown_spatial_size():
 def test_ssim_tf_stays_accurate_under_xla_on_larger_images():
     # A single float32 mean over ~600k values drifts by ~7e-4 under XLA; guard the fix.
     a, b = _random_pair((384, 512, 3), 10, amplitude=20)
-    compiled = tf.function(metrics.ssim_tf, jit_compile=True)
+    compiled = tf.function(metrics_tf.ssim_tf, jit_compile=True)
     value = float(compiled(_to_model_range([a]), _to_model_range([b]))[0])
     assert value == pytest.approx(_skimage_ssim(a, b), abs=1e-4)
 
