@@ -169,23 +169,52 @@ def test_models_that_are_not_rgb_image_to_image_are_refused(tmp_path, input_shap
     assert "\n" not in str(info.value)
 
 
-def test_deblur_cli_takes_a_tflite_file(files, photo, tmp_path):
-    write_image(tmp_path / "in" / "photo.png", photo)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "keras_deblur.deblur",
-            f"--weights={files['int8']}",
-            f"--input={tmp_path / 'in'}",
-            f"--output_dir={tmp_path / 'out'}",
-        ],
+# Runs a CLI module as `python -m` would, then names the frameworks it imported:
+# the `.tflite` path must run without TensorFlow and Keras (0.7 GB of memory).
+_RUN_AND_LIST_FRAMEWORKS = """
+import runpy, sys
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+finally:
+    frameworks = sorted({name.split(".")[0] for name in sys.modules} & {"tensorflow", "keras"})
+    print("frameworks imported:", frameworks, file=sys.stderr)
+"""
+
+
+def _run_cli_listing_frameworks(module, *args):
+    return subprocess.run(
+        [sys.executable, "-c", _RUN_AND_LIST_FRAMEWORKS, module, *args],
         capture_output=True,
         text=True,
         cwd=REPO,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
         timeout=300,
     )
+
+
+def test_deblur_cli_takes_a_tflite_file_without_tensorflow(files, photo, tmp_path):
+    write_image(tmp_path / "in" / "photo.png", photo)
+    result = _run_cli_listing_frameworks(
+        "keras_deblur.deblur",
+        f"--weights={files['int8']}",
+        f"--input={tmp_path / 'in'}",
+        f"--output_dir={tmp_path / 'out'}",
+    )
     assert result.returncode == 0, result.stderr
+    assert "frameworks imported: []" in result.stderr
     written = read_image(tmp_path / "out" / "photo.png")
     np.testing.assert_array_equal(written, deblur(load_generator(files["int8"]), photo))
+
+
+def test_evaluate_cli_scores_a_tflite_file_without_tensorflow(files, photo, tmp_path):
+    write_image(tmp_path / "sharp" / "photo.png", photo)
+    result = _run_cli_listing_frameworks(
+        "keras_deblur.evaluate",
+        f"--weights={files['dynamic_shape']}",
+        f"--sharp_dir={tmp_path / 'sharp'}",
+        f"--output_dir={tmp_path / 'eval'}",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "frameworks imported: []" in result.stderr
+    assert (tmp_path / "eval" / "summary.json").is_file()
