@@ -32,6 +32,7 @@ from keras_deblur.data.images import (
 from keras_deblur.inference import DEFAULT_TILE_OVERLAP, deblur
 from keras_deblur.models import load_generator
 from keras_deblur.pretrained import DEFAULT_PRESET, PRESETS
+from keras_deblur.process_memory import release_freed_memory, use_system_allocator
 
 
 def output_paths(inputs, output_dir):
@@ -116,6 +117,10 @@ def deblur_files(
             failures.append((source, message))
             tqdm.write(f"error: {message}", file=sys.stderr)
             continue
+        finally:
+            # Without this, the first large photo's activations stay resident for the
+            # rest of a run (`keras_deblur.process_memory`).
+            release_freed_memory()
         written.append(target)
     return written, failures
 
@@ -167,6 +172,7 @@ def main(argv):
     if os.path.exists(FLAGS.output_dir) and not os.path.isdir(FLAGS.output_dir):
         raise ValueError(f"{FLAGS.output_dir}: --output_dir exists and is not a folder")
     inputs = list_images(FLAGS.input)
+    use_system_allocator()  # before the model's first tensors: TensorFlow reads it once
     model = load_generator(FLAGS.weights)
     written, failures = deblur_files(
         model,

@@ -139,3 +139,43 @@ def test_cli_without_weights_deblurs_with_the_pretrained_model(tmp_path):
     assert result.returncode == 0, result.stderr
     restored = read_image(tmp_path / "out" / "photo.png")
     assert restored.shape == blurred.shape and not np.array_equal(restored, blurred)
+
+
+def test_library_releases_freed_memory_after_every_photo(weights, photos, tmp_path, monkeypatch):
+    import keras_deblur.deblur as deblur_module
+    from keras_deblur.models import load_generator
+
+    calls = []
+    monkeypatch.setattr(deblur_module, "release_freed_memory", lambda: calls.append(1))
+    inputs = [str(photos / "a.png"), str(photos / "corrupt.png"), str(photos / "gray.png")]
+    written, failures = deblur_files(load_generator(weights), inputs, str(tmp_path), progress=False)
+    assert len(written) == 2 and len(failures) == 1
+    assert len(calls) == 3  # a failed photo's buffers are freed too
+
+
+def test_cli_switches_tensorflow_to_malloc_before_loading_the_model(weights, photos, tmp_path):
+    # TensorFlow reads TF_ONEDNN_USE_SYSTEM_ALLOCATOR once, at its first large
+    # allocation: the model's weights. A spy on load_generator sees what it will read.
+    spy = (
+        "import os, runpy, sys\n"
+        "import keras_deblur.models as models\n"
+        "load = models.load_generator\n"
+        "def spy(path):\n"
+        "    print('allocator at load:', os.environ.get('TF_ONEDNN_USE_SYSTEM_ALLOCATOR'))\n"
+        "    return load(path)\n"
+        "models.load_generator = spy\n"
+        "sys.argv[0] = 'deblur'\n"
+        "runpy.run_module('keras_deblur.deblur', run_name='__main__')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"}
+    result = subprocess.run(
+        [sys.executable, "-c", spy, f"--weights={weights}", f"--input={photos / 'a.png'}"]
+        + [f"--output_dir={tmp_path / 'out'}"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**env, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "allocator at load: 1" in result.stdout
