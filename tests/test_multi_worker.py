@@ -40,10 +40,16 @@ FLAGS = [
     "--max_cpu_minutes=1000",  # never spent, but the workers agree on it every epoch
 ]
 # Runs the training CLI, then saves the generator's weights (to argv[1]) when fit returns.
+# One thread per op and one op at a time: the two workers share two cores, and an op
+# split over threads waits for both to be scheduled; these tiny ops gain nothing from it.
 DUMPING = """
 import runpy, sys
 import numpy as np
+import tensorflow as tf
 from keras_deblur.gan import DeblurGAN
+
+tf.config.threading.set_intra_op_parallelism_threads(1)
+tf.config.threading.set_inter_op_parallelism_threads(1)
 
 path, fit = sys.argv.pop(1), DeblurGAN.fit
 
