@@ -14,8 +14,6 @@ of ai_edge_litert/schema_py_generated.py).
 
 import struct
 
-import numpy as np
-
 # Field slots of the tables read.
 _MODEL_OPERATOR_CODES, _MODEL_SUBGRAPHS, _MODEL_BUFFERS, _MODEL_SIGNATURE_DEFS = 1, 2, 4, 7
 _SUBGRAPH_TENSORS, _SUBGRAPH_INPUTS, _SUBGRAPH_OUTPUTS, _SUBGRAPH_OPERATORS = 0, 1, 2, 3
@@ -31,10 +29,16 @@ class _OutsideTheFile(Exception):
     """A read that would end past the end of the buffer or start before it."""
 
 
+_INT32, _UINT32, _UINT16 = struct.Struct("<i"), struct.Struct("<I"), struct.Struct("<H")
+
+
 def _read(data, layout, position):
-    if position < 0 or position + struct.calcsize(layout) > len(data):
+    if position < 0:  # struct would count it from the end
         raise _OutsideTheFile
-    return struct.unpack_from(layout, data, position)[0]
+    try:
+        return layout.unpack_from(data, position)[0]
+    except struct.error:
+        raise _OutsideTheFile from None
 
 
 class _Table:
@@ -43,28 +47,28 @@ class _Table:
     def __init__(self, data, position):
         self._data = data
         self._position = position
-        self._vtable = position - _read(data, "<i", position)
-        self._vtable_size = _read(data, "<H", self._vtable)
+        self._vtable = position - _read(data, _INT32, position)
+        self._vtable_size = _read(data, _UINT16, self._vtable)
 
     def _field(self, slot):
         """Where the field in `slot` starts, or None when the table leaves it out."""
         entry = 4 + 2 * slot
         if entry + 2 > self._vtable_size:
             return None
-        offset = _read(self._data, "<H", self._vtable + entry)
+        offset = _read(self._data, _UINT16, self._vtable + entry)
         return self._position + offset if offset else None
 
     def uint32(self, slot):
         field = self._field(slot)
-        return 0 if field is None else _read(self._data, "<I", field)
+        return 0 if field is None else _read(self._data, _UINT32, field)
 
     def _vector(self, slot):
         """`(first element, length)` of the vector in `slot`, `(0, 0)` when left out."""
         field = self._field(slot)
         if field is None:
             return 0, 0
-        start = field + _read(self._data, "<I", field)
-        length = _read(self._data, "<I", start)
+        start = field + _read(self._data, _UINT32, field)
+        length = _read(self._data, _UINT32, start)
         if start + 4 + 4 * length > len(self._data):  # every element here is 4 bytes
             raise _OutsideTheFile
         return start + 4, length
@@ -74,12 +78,12 @@ class _Table:
 
     def int32s(self, slot):
         start, length = self._vector(slot)
-        return np.frombuffer(self._data, "<i4", length, start) if length else np.zeros(0, int)
+        return struct.unpack_from(f"<{length}i", self._data, start)
 
     def tables(self, slot):
         start, length = self._vector(slot)
-        elements = (start + 4 * k for k in range(length))
-        return [_Table(self._data, e + _read(self._data, "<I", e)) for e in elements]
+        elements = range(start, start + 4 * length, 4)
+        return [_Table(self._data, e + _read(self._data, _UINT32, e)) for e in elements]
 
 
 def structure_problem(data):
@@ -96,7 +100,7 @@ def structure_problem(data):
         buffers' contents) with its own errors.
     """
     try:
-        model = _Table(data, _read(data, "<I", 0))
+        model = _Table(data, _read(data, _UINT32, 0))
         subgraphs = model.tables(_MODEL_SUBGRAPHS)
         if not subgraphs:
             return "no subgraphs"
@@ -141,8 +145,10 @@ def _subgraph_problem(subgraph, buffer_count, operator_code_count):
 
 
 def _tensor_list_problem(indices, tensor_count):
-    bad = indices[(indices < _OPTIONAL_TENSOR) | (indices >= tensor_count)]
-    return f"tensor {bad[0]}, out of range ({tensor_count} tensors)" if bad.size else None
+    if indices and (min(indices) < _OPTIONAL_TENSOR or max(indices) >= tensor_count):
+        bad = next(i for i in indices if not _OPTIONAL_TENSOR <= i < tensor_count)
+        return f"tensor {bad}, out of range ({tensor_count} tensors)"
+    return None
 
 
 def _signature_problem(signature, tensor_counts):
