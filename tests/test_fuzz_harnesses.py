@@ -37,21 +37,27 @@ def test_every_kept_crash_is_now_handled_within_the_contract(name):
             raise AssertionError(f"regressions/{name}/{file_name}: {error!r}") from error
 
 
-@pytest.mark.xfail(reason="LiteRT (ai_edge_litert) segfaults on it, in Interpreter(); upstream")
-def test_native_crash_of_litert_is_still_there_until_upstream_fixes_it():
-    """`native_crashes/` holds inputs that kill the process in a native library we cannot fix;
-    replayed in a child process, so that this passes (XPASS) once the library stops crashing."""
-    folder = os.path.join(FUZZ, "native_crashes", "load_tflite")
+def test_inputs_that_crashed_native_code_are_now_refused_in_one_line():
+    """`native_crashes/<harness>/` holds inputs that once killed the process in a native
+    library (LiteRT); each is replayed through its harness in a child process, so that a
+    regression fails this test instead of killing the test run."""
+    folder = os.path.join(FUZZ, "native_crashes")
+    replay = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import importlib\n"
+        "importlib.import_module('fuzz_' + sys.argv[2]).one_input(open(sys.argv[3], 'rb').read())"
+    )
     for name in sorted(os.listdir(folder)):
-        load = (
-            "import sys; from ai_edge_litert.interpreter import Interpreter\n"
-            "try:\n    Interpreter(model_content=open(sys.argv[1], 'rb').read())\n"
-            "except ValueError:\n    pass\n"
-        )
-        result = subprocess.run(
-            [sys.executable, "-c", load, os.path.join(folder, name)], capture_output=True
-        )
-        assert result.returncode == 0, (name, result.returncode)
+        for file_name in sorted(os.listdir(os.path.join(folder, name))):
+            path = os.path.join(folder, name, file_name)
+            result = subprocess.run(
+                [sys.executable, "-c", replay, FUZZ, name, path], capture_output=True, text=True
+            )
+            assert result.returncode == 0, (
+                name,
+                file_name,
+                result.returncode,
+                result.stderr[-2000:],
+            )
 
 
 def test_the_contract_check_refuses_other_types_and_multi_line_messages():

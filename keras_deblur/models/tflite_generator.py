@@ -15,6 +15,8 @@ import os
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from keras_deblur.models.tflite_structure import structure_problem
+
 # The export's I/O contract (export/README.md): one signature mapping a float32
 # (1, H, W, 3) image in [-1, 1] to the same shape and range.
 SIGNATURE_KEY = "serving_default"
@@ -77,12 +79,17 @@ class TFLiteGenerator:
             self.name = os.fspath(model)
             if not os.path.isfile(self.name):
                 raise FileNotFoundError(f"{self.name}: no such file")
-            source = {"model_path": self.name}
+            with open(self.name, "rb") as file:
+                content = file.read()
         else:
             self.name = "TFLite model bytes"
-            source = {"model_content": bytes(model)}
+            content = bytes(model)
+        # LiteRT segfaults on some indices that point nowhere: checked first.
+        problem = structure_problem(content)
+        if problem:
+            raise ValueError(f"{self.name}: not a readable TFLite model ({problem})")
         try:
-            self._interpreter = Interpreter(**source, num_threads=self.num_threads)
+            self._interpreter = Interpreter(model_content=content, num_threads=self.num_threads)
             signatures = self._interpreter.get_signature_list()
         except _LITERT_ERRORS as error:
             raise self._unreadable(error) from None
