@@ -44,8 +44,10 @@ def random_trajectory(rng, num_steps=2000, max_length=60.0, exposure=None):
     The model's random parameters are drawn as in the reference: centripetal
     pull `0.7 * U(0, 1)`, probability of a big shake `0.2 * U(0, 1)` (scaled by
     `exposure` at each step), Gaussian shake `10 * U(0, 1)` and a uniform initial
-    direction. The random draws are vectorised; the Markov recurrence itself is
-    sequential by nature and runs as a tight scalar loop (about 1 ms).
+    direction. The random draws are vectorised; the Markov recurrence itself
+    cannot be: each step's renormalised velocity depends on the position the
+    steps before it reached, so it runs as a tight scalar loop (about 0.5 ms
+    for 2000 steps).
 
     Args:
         rng: `numpy.random.Generator`.
@@ -88,13 +90,15 @@ def random_trajectory(rng, num_steps=2000, max_length=60.0, exposure=None):
     velocity = step * complex(math.cos(initial_angle), math.sin(initial_angle))
     position = 0j
     positions = [0j]
+    append = positions.append
     for g, kick in zip(gain.tolist(), kicks.tolist(), strict=True):
         new_velocity = velocity * g + kick - pull * position
-        speed = abs(new_velocity)
-        if speed > 0.0:  # keep the previous direction in the (measure-zero) event of a standstill
-            velocity = new_velocity * (step / speed)
+        try:
+            velocity = new_velocity * (step / abs(new_velocity))
+        except ZeroDivisionError:  # a (measure-zero) standstill keeps the previous direction
+            pass
         position += velocity
-        positions.append(position)
+        append(position)
     return np.asarray(positions, dtype=np.complex128)
 
 
