@@ -101,11 +101,12 @@ def test_trajectory_to_psf_rejects_bad_arguments():
     assert trajectory_to_psf(trajectory, kernel_size=45).shape == (45, 45)
 
 
-# Small kernels take OpenCV's direct path, large ones the FFT path.
+# Small kernels or small images take OpenCV's filter2D, large kernels on large images the FFT.
+@pytest.mark.parametrize("image_shape", [(20, 23, 3), (20, 230, 3)])
 @pytest.mark.parametrize("kernel_shape", [(5, 5), (4, 6), (7, 3), (15, 15), (16, 12), (3, 50)])
-def test_blur_image_is_a_reflect_101_convolution(kernel_shape):
+def test_blur_image_is_a_reflect_101_convolution(kernel_shape, image_shape):
     rng = np.random.default_rng(0)
-    image = rng.uniform(0, 255, (20, 23, 3)).astype(np.float32)
+    image = rng.uniform(0, 255, image_shape).astype(np.float32)
     kernel = rng.uniform(size=kernel_shape).astype(np.float32)
     blurred = blur_image(image, kernel)
     channels = [image[:, :, c].astype(np.float64) for c in range(3)]
