@@ -408,7 +408,7 @@ def _render(rng, labels, table, factor):
     # The coordinate along the leaf's direction, from its centre.
     columns[_CX] = columns[_CX] * columns[_UX] + columns[_CY] * columns[_UY]
     columns[_C1 : _C1 + 3] -= columns[_C0:_C1]
-    # Drawn whenever a leaf uses them, seen or not, so the random stream is the same.
+    # Both fields are drawn whenever a leaf uses them, fine first, for the same random stream.
     fine = _noise_field(rng, height, width, factor) if np.any(columns[_FINE]) else None
     smooth = _noise_field(rng, height, width, 16 * factor) if np.any(columns[_SMOOTH]) else None
     flat_colours = columns[_C0:_C1] + np.float32(0.5) * columns[_C1 : _C1 + 3]
