@@ -1,7 +1,7 @@
 """The mobile training step at the hardware's speed: bare step and whole campaign, by precision.
 
     python bench/bench_campaign_step.py [--steps 25] [--xla] [--rounds 1] [--baseline_ref REF]
-        [--open_photos data/open_photos] [--skip_campaign] [--json]
+        [--open_photos data/open_photos] [--pairs 400] [--skip_campaign] [--json]
 
 Measures, in one run on this machine (shared machines are noisy: only the
 ratios mean anything, and every A/B is interleaved):
@@ -25,7 +25,13 @@ ratios mean anything, and every A/B is interleaved):
     composed from the epochs' `wall_minutes` in the run's `training_log.csv`:
     epoch 1 traces and is dropped; epoch 2 only trains; epoch 3 adds Keras'
     validation pass; epoch 4 adds the fixed validation's scorer of epoch 3
-    (it runs after the clock callback, so its time lands in the next epoch).
+    (it runs after the clock callback, so its time lands in the next epoch);
+(d) the input pipeline alone: CPU milliseconds (all threads) per training
+    pair of the campaign's `tf.data` training stream, after a warm-up that
+    decodes most photos into the cache, for this tree and with
+    `--baseline_ref` also REF's, alternating `--rounds` times (`--pairs 0`
+    skips it). Eight pairs make a step, so on a 2-core machine about half
+    of 8 x that lands on each step's wall time.
 
 Configurations of (c): this tree with --precision=auto (what it picks here
 is printed) and with --precision=float32; with `--baseline_ref REF` instead
@@ -217,6 +223,44 @@ def run_campaign(tree, precision, flags):
     }
 
 
+# Run in a tree's code: CPU ms per pair of the campaign's training stream (the flags in argv).
+PAIRS_SCRIPT = """
+import os, sys, time
+from absl import flags
+from keras_deblur import train
+values = train.define_flags(flags.FlagValues())
+values(["pairs", *sys.argv[3:]])
+recipe = train.recipe_from_flags(values)
+pairs = iter(train._training_dataset(recipe, recipe.seed).repeat())
+for _ in range(int(sys.argv[2])):
+    next(pairs)
+count = int(sys.argv[1])
+start = time.process_time()
+for _ in range(count):
+    next(pairs)
+print(1e3 * (time.process_time() - start) / count, flush=True)
+os._exit(0)  # tf.data's threads, still mid-pair, can hang a normal interpreter exit
+"""
+PAIRS_WARMUP = 300
+
+
+def measure_pairs(trees, flags, count, rounds):
+    """CPU ms per training pair of each tree `name -> folder`, alternating; medians."""
+    runs = {name: [] for name in trees}
+    for _ in range(rounds):
+        for name, tree in trees.items():
+            command = [sys.executable, "-c", PAIRS_SCRIPT, str(count), str(PAIRS_WARMUP), *flags]
+            env = dict(os.environ, PYTHONPATH=tree)
+            done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
+            if done.returncode:
+                raise RuntimeError(f"pairs in {tree} failed:\n{done.stderr[-3000:]}")
+            runs[name].append(float(done.stdout.split()[-1]))
+            print(f"  pairs {name}: {runs[name][-1]:.2f} CPU ms", file=sys.stderr, flush=True)
+    result = {name: statistics.median(values) for name, values in runs.items()}
+    result["load_average"] = os.getloadavg()[0]
+    return result
+
+
 def _export_tree(ref, folder):
     """`git archive` of `ref` (the code only) into `folder`; returns `folder`."""
     archive = subprocess.run(
@@ -253,6 +297,7 @@ def main():
     parser.add_argument("--baseline_ref", help="Git ref whose code is today's configuration.")
     parser.add_argument("--open_photos", help="Folder from keras_deblur.data.open_photos.")
     parser.add_argument("--xla", action="store_true", help="Also time the bare step with XLA.")
+    parser.add_argument("--pairs", type=int, default=400, help="Pairs timed per tree; 0 skips.")
     parser.add_argument("--skip_campaign", action="store_true")
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
     args = parser.parse_args()
@@ -262,22 +307,37 @@ def main():
     report["inference_256"] = measure_inference(args.steps)
     if not args.json:
         print_step(report)
-    if not args.skip_campaign:
-        with tempfile.TemporaryDirectory() as baseline:
+    with tempfile.TemporaryDirectory() as baseline:
+        tree = _export_tree(args.baseline_ref, baseline) if args.baseline_ref else None
+        flags = campaign_flags(args.open_photos)
+        report["campaign_flags"] = flags
+        if args.pairs:
+            trees = {"this_tree": REPO, **({"baseline": tree} if tree else {})}
+            report["pairs_cpu_ms"] = measure_pairs(trees, flags, args.pairs, args.rounds)
+            if not args.json:
+                print_pairs(report["pairs_cpu_ms"], args.baseline_ref)
+        if not args.skip_campaign:
             configurations = {"this_tree_auto": (REPO, "auto")}
-            if args.baseline_ref:
-                tree = _export_tree(args.baseline_ref, baseline)
+            if tree:
                 configurations["baseline_auto"] = (tree, "auto")
                 configurations["baseline_bfloat16"] = (tree, "mixed_bfloat16")
             else:
                 configurations["this_tree_float32"] = (REPO, "float32")
-            flags = campaign_flags(args.open_photos)
-            report["campaign_flags"] = flags
             report["campaign"] = measure_campaign(configurations, flags, args.rounds)
     if args.json:
         print(json.dumps(report, indent=2))
     elif not args.skip_campaign:
         print_campaign(report, args.baseline_ref)
+
+
+def print_pairs(pairs, baseline_ref):
+    line = f"input pipeline, CPU ms per training pair: this tree {pairs['this_tree']:.2f}"
+    if "baseline" in pairs:
+        line += (
+            f", {baseline_ref} {pairs['baseline']:.2f} "
+            f"({pairs['baseline'] / pairs['this_tree']:.2f}x)"
+        )
+    print(f"{line}; load average {pairs['load_average']:.1f}")
 
 
 def print_step(report):

@@ -7,6 +7,24 @@ import numpy as np
 import pytest
 
 from keras_deblur.data.dead_leaves import (
+    _C0,
+    _C1,
+    _CX,
+    _CY,
+    _FINE,
+    _FREQUENCY,
+    _GRATING,
+    _PHASE,
+    _SHARPNESS,
+    _SLOPE,
+    _SMOOTH,
+    _STAMP_STEP,
+    _UX,
+    _UY,
+    _leaf_table,
+    _noise_field,
+    _render,
+    _stamp_small,
     dead_leaves_image,
     dead_leaves_labels,
     photo_palette,
@@ -129,3 +147,103 @@ def test_a_training_canvas_takes_milliseconds():
         dead_leaves_image(rng, (192, 192))
     # About 10-30 ms each on one loaded core; a slow path (a Python loop per leaf) is 10x that.
     assert (time.process_time() - start) / 5 < 0.25
+
+
+def _stamp_one_by_one(labels, centres, radii, ids):
+    """Slow reference of `_stamp_small`: each leaf's disk in turn, keeping the highest label."""
+    height, width = labels.shape
+    rows, cols = np.mgrid[0:height, 0:width]
+    for (x, y), radius, leaf in zip(centres, radii, ids, strict=True):
+        radius = max(round(radius / _STAMP_STEP), 1) * _STAMP_STEP
+        inside = (cols - round(x)) ** 2 + (rows - round(y)) ** 2 <= radius**2 + 1e-9
+        labels[inside] = np.maximum(labels[inside], leaf)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_stamped_disks_match_painting_them_one_by_one(seed):
+    rng = np.random.default_rng(seed)
+    height, width = 37, 52
+    count = 300
+    # Centres up to 12 pixels outside the canvas: some disks are clipped, some miss it.
+    centres = np.stack(
+        [rng.uniform(-12, width + 12, count), rng.uniform(-12, height + 12, count)], 1
+    )
+    radii = rng.uniform(0.2, 8.0, count)
+    ids = np.arange(5, 5 + count, dtype=np.int32)
+    start = rng.integers(0, 400, (height, width)).astype(np.int32)  # leaves drawn before
+    stamped, expected = start.copy(), start.copy()
+    _stamp_small(stamped, centres, radii, ids)
+    _stamp_one_by_one(expected, centres, radii, ids)
+    np.testing.assert_array_equal(stamped, expected)
+
+
+def _noise_field_whole(rng, height, width, finest):
+    """Reference of `_noise_field`: the whole coarse field upscaled, then cropped."""
+    level = max(int(np.ceil(np.log2(max(height, width)))) - 2, 1)
+    field = rng.standard_normal((height // 2**level + 2, width // 2**level + 2)).astype(np.float32)
+    while level > 0 and 2 ** (level - 1) >= finest:
+        field = 2.0 * cv2.pyrUp(field)
+        field += rng.standard_normal(field.shape, dtype=np.float32)
+        level -= 1
+    if level:
+        size = (field.shape[1] << level, field.shape[0] << level)
+        field = cv2.resize(field, size, interpolation=cv2.INTER_CUBIC)
+    field = field[:height, :width]
+    return (field - field.mean()) / max(float(field.std()), 1e-6)
+
+
+@pytest.mark.parametrize("size", [(296, 296), (150, 97), (33, 260), (5, 7)])
+@pytest.mark.parametrize("finest", [1, 2, 32])
+def test_noise_field_upscales_only_what_the_canvas_needs_with_the_same_result(size, finest):
+    field = _noise_field(np.random.default_rng(3), *size, finest)
+    expected = _noise_field_whole(np.random.default_rng(3), *size, finest)
+    assert field.shape == size
+    np.testing.assert_allclose(field, expected, rtol=0, atol=1e-5)
+
+
+_COLUMN_NAMES = {
+    "cx": _CX,
+    "cy": _CY,
+    "ux": _UX,
+    "uy": _UY,
+    "slope": _SLOPE,
+    "grating": _GRATING,
+    "frequency": _FREQUENCY,
+    "phase": _PHASE,
+    "sharpness": _SHARPNESS,
+    "fine": _FINE,
+    "smooth": _SMOOTH,
+}
+
+
+def _render_every_pixel(rng, labels, table, factor):
+    """Reference of `_render`: the per-pixel formula on every pixel, flat leaves included."""
+    height, width = labels.shape
+    leaf = {name: table[labels, column] for name, column in _COLUMN_NAMES.items()}
+    along = np.arange(width, dtype=np.float32) * leaf["ux"]
+    along += np.arange(height, dtype=np.float32)[:, None] * leaf["uy"]
+    along -= leaf["cx"] * leaf["ux"] + leaf["cy"] * leaf["uy"]
+    weight = 0.5 + leaf["slope"] * along
+    wave = np.sin(leaf["frequency"] * along + leaf["phase"]) * leaf["sharpness"]
+    weight += leaf["grating"] * np.clip(wave, -1.0, 1.0)
+    if np.any(table[:, _FINE]):
+        weight += leaf["fine"] * _noise_field(rng, height, width, factor)
+    if np.any(table[:, _SMOOTH]):
+        weight += leaf["smooth"] * _noise_field(rng, height, width, 16 * factor)
+    weight = np.clip(weight, 0.0, 1.0)[..., None]
+    first, second = table[labels, _C0:_C1], table[labels, _C1:]
+    return first + weight * (second - first)
+
+
+@pytest.mark.parametrize("texture_ratio", [0.0, 0.5, 1.0])
+def test_rendering_textured_pixels_only_matches_rendering_every_pixel(texture_ratio):
+    rng = np.random.default_rng(int(10 * texture_ratio))
+    labels, radii, centres, _ = dead_leaves_labels(rng, (90, 120), rmin=2.0)
+    visible = np.unique(labels)
+    radii = np.concatenate([[120.0], radii])[visible]
+    centres = np.concatenate([[[60.0, 45.0]], centres])[visible]
+    table = _leaf_table(rng, radii, centres, texture_ratio, None, 2)
+    rows = np.searchsorted(visible, labels).astype(np.int32)
+    image = _render(np.random.default_rng(1), rows, table, 2)
+    expected = _render_every_pixel(np.random.default_rng(1), rows, table, 2)
+    np.testing.assert_allclose(image, expected, rtol=0, atol=1e-5)

@@ -1,5 +1,6 @@
 """Tests for synthetic shallow depth of field (keras_deblur.data.depth_of_field)."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -69,3 +70,25 @@ def test_photo_and_leaves_scenes_are_seeded_and_soften_the_image():
 def test_unknown_depth_map_kind_is_one_line():
     with pytest.raises(ValueError, match="kind must be one of"):
         dof.random_depth_map(np.random.default_rng(0), (8, 8), "tilted")
+
+
+def _composite_reference(layers):
+    """Each layer in linear light, premultiplied, disk-blurred and laid over the ones behind it."""
+    result = np.zeros(layers[0][0].shape, np.float64)
+    for image, coverage, radius in layers:
+        kernel = dof.disk_kernel(radius).astype(np.float64)
+        linear = (image / 255.0) ** 2.2 * coverage[..., None]
+        colour = cv2.filter2D(linear, -1, kernel, borderType=cv2.BORDER_REFLECT)
+        alpha = cv2.filter2D(coverage.astype(np.float64), -1, kernel, borderType=cv2.BORDER_REFLECT)
+        result = colour + (1.0 - alpha[..., None]) * result
+    return np.round(np.clip(result, 0.0, 1.0) ** (1 / 2.2) * 255.0)
+
+
+def test_bands_sharing_one_photo_composite_as_each_band_on_its_own_would():
+    image, other = _texture((48, 40), seed=1), _texture((48, 40), seed=2)
+    coverage = np.random.default_rng(3).random((48, 40)).astype(np.float32)
+    ones = np.ones((48, 40), np.float32)
+    layers = [(image, ones, 3.0), (image, coverage, 1.5), (other, coverage, 0.0)]
+    layers.append((image, coverage, 5.0))
+    difference = dof.composite_layers(layers) - _composite_reference(layers)
+    assert np.abs(difference).max() <= 1  # float32 against float64, then rounding

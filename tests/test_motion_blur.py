@@ -101,11 +101,12 @@ def test_trajectory_to_psf_rejects_bad_arguments():
     assert trajectory_to_psf(trajectory, kernel_size=45).shape == (45, 45)
 
 
-# Small kernels take OpenCV's direct path, large ones the FFT path.
+# Small kernels or small images take OpenCV's filter2D, large kernels on large images the FFT.
+@pytest.mark.parametrize("image_shape", [(20, 23, 3), (20, 230, 3)])
 @pytest.mark.parametrize("kernel_shape", [(5, 5), (4, 6), (7, 3), (15, 15), (16, 12), (3, 50)])
-def test_blur_image_is_a_reflect_101_convolution(kernel_shape):
+def test_blur_image_is_a_reflect_101_convolution(kernel_shape, image_shape):
     rng = np.random.default_rng(0)
-    image = rng.uniform(0, 255, (20, 23, 3)).astype(np.float32)
+    image = rng.uniform(0, 255, image_shape).astype(np.float32)
     kernel = rng.uniform(size=kernel_shape).astype(np.float32)
     blurred = blur_image(image, kernel)
     channels = [image[:, :, c].astype(np.float64) for c in range(3)]
@@ -197,3 +198,29 @@ def test_shot_noise_grows_with_the_signal_and_adds_to_read_noise():
         assert abs(noisy.astype(np.float64).std() / 65535 - expected) < 0.05 * expected
     with pytest.raises(ValueError, match="shot_noise"):
         synthesize_blur(dark, rng, shot_noise=-1e-4)
+
+
+def _trajectory_step_by_step(rng, num_steps, max_length, exposure):
+    """Slow reference of `random_trajectory`: the same draws, one step at a time."""
+    centripetal, big_shake_probability = 0.7 * rng.uniform(), 0.2 * rng.uniform()
+    gaussian_shake, angle = 10.0 * rng.uniform(), 2.0 * np.pi * rng.uniform()
+    step = max_length / (num_steps - 1)
+    normals = rng.standard_normal((num_steps - 1, 2))
+    shakes = rng.uniform(size=num_steps - 1) < big_shake_probability * exposure
+    jitters = rng.uniform(size=num_steps - 1) - 0.5
+    velocity, positions = step * np.exp(1j * angle), [0j]
+    for normal, shake, jitter in zip(normals, shakes, jitters, strict=True):
+        kick = exposure * step * gaussian_shake * complex(normal[0], normal[1])
+        if shake:  # reversed, with some angular jitter
+            velocity = velocity * (1.0 + 2.0 * np.exp(1j * (np.pi + jitter)))
+        velocity = velocity + kick - exposure * step * centripetal * positions[-1]
+        velocity = velocity / abs(velocity) * step
+        positions.append(positions[-1] + velocity)
+    return np.array(positions)
+
+
+@pytest.mark.parametrize("seed, exposure", [(0, 0.005), (1, 0.1), (2, 0.0), (3, 1.0)])
+def test_trajectory_matches_the_model_stepped_one_step_at_a_time(seed, exposure):
+    trajectory = random_trajectory(np.random.default_rng(seed), 500, 30.0, exposure)
+    expected = _trajectory_step_by_step(np.random.default_rng(seed), 500, 30.0, exposure)
+    np.testing.assert_allclose(trajectory, expected, rtol=0, atol=1e-9)

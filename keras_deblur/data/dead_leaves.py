@@ -29,6 +29,7 @@ colour of every pixel is then computed in one pass from a table of per-leaf
 parameters. Everything is seeded through a `numpy.random.Generator`.
 """
 
+import functools
 import logging
 import math
 
@@ -110,8 +111,12 @@ def _noise_field(rng, height, width, finest):
         field += rng.standard_normal(field.shape, dtype=np.float32)
         level -= 1
     if level:
-        size = (field.shape[1] << level, field.shape[0] << level)
-        field = cv2.resize(field, size, interpolation=cv2.INTER_CUBIC)
+        # Only the cells the canvas needs, plus the cubic filter's reach: the
+        # same pixels as upscaling the whole field and cropping, for less work.
+        rows = min(field.shape[0], -(-height >> level) + 3)
+        cols = min(field.shape[1], -(-width >> level) + 3)
+        size = (cols << level, rows << level)
+        field = cv2.resize(field[:rows, :cols], size, interpolation=cv2.INTER_CUBIC)
     field = field[:height, :width]
     return (field - field.mean()) / max(float(field.std()), 1e-6)
 
@@ -151,25 +156,43 @@ def _leaf_table(rng, radii, centres, texture_ratio, palette, pixel):
     return table
 
 
+@functools.lru_cache(maxsize=64)
+def _disk_offsets(step):
+    """`(dy, dx)` int64 of the pixels within `step * _STAMP_STEP` of a disk's centre pixel."""
+    radius = step * _STAMP_STEP
+    reach = int(radius)
+    dy, dx = np.mgrid[-reach : reach + 1, -reach : reach + 1]
+    inside = dx**2 + dy**2 <= radius**2 + 1e-9
+    return dy[inside], dx[inside]
+
+
 def _stamp_small(labels, centres, radii, ids):
-    """Paints small leaves as disks in vectorised numpy: each pixel keeps the highest label."""
+    """Paints small leaves as disks in vectorised numpy: each pixel keeps the highest label.
+
+    Disks are stamped on a canvas padded by twice the largest disk's reach, so
+    no pixel needs a bounds check; leaves whose centre lies farther than that
+    reach outside the canvas cannot touch it and are dropped first.
+    """
+    if radii.size == 0:
+        return
     height, width = labels.shape
-    flat = labels.reshape(-1)
     steps = np.maximum(np.rint(radii / _STAMP_STEP), 1).astype(np.int64)
+    reach = int(steps.max() * _STAMP_STEP)
     cx = np.rint(centres[:, 0]).astype(np.int64)
     cy = np.rint(centres[:, 1]).astype(np.int64)
-    for step in np.unique(steps):
-        radius = step * _STAMP_STEP
-        reach = int(radius)
-        dy, dx = np.mgrid[-reach : reach + 1, -reach : reach + 1]
-        inside = dx**2 + dy**2 <= radius**2 + 1e-9
-        dy, dx = dy[inside], dx[inside]
+    near = (cx >= -reach) & (cx < width + reach) & (cy >= -reach) & (cy < height + reach)
+    steps, ids = steps[near], ids[near]
+    pad = 2 * reach
+    padded = np.pad(labels, pad)
+    padded_width = width + 2 * pad
+    origins = (cy[near] + pad) * padded_width + (cx[near] + pad)
+    flat = padded.reshape(-1)
+    for step in np.unique(steps).tolist():
+        dy, dx = _disk_offsets(step)
         chosen = steps == step
-        x = cx[chosen, None] + dx[None, :]
-        y = cy[chosen, None] + dy[None, :]
-        valid = (x >= 0) & (x < width) & (y >= 0) & (y < height)
-        leaf = np.broadcast_to(ids[chosen, None], x.shape)
-        np.maximum.at(flat, (y * width + x)[valid], leaf[valid])
+        index = origins[chosen, None] + (dy * padded_width + dx)[None, :]
+        np.maximum.at(flat, index.reshape(-1), np.repeat(ids[chosen], dy.size))
+    labels[...] = padded[pad : pad + height, pad : pad + width]
 
 
 def _outlines(rng, kinds, radii, angles, centres, stretch):
@@ -374,29 +397,45 @@ def dead_leaves_image(
 
 
 def _render(rng, labels, table, factor):
-    """Colours every pixel from its leaf's row of the parameter table (`labels` index rows)."""
+    """Colours every pixel from its leaf's row of the parameter table (`labels` index rows).
+
+    A flat leaf's weight is 0.5 everywhere (no ramp, grating or noise term), so
+    its colour is looked up per leaf; the per-pixel formula runs on the textured
+    leaves' pixels only, with the same result.
+    """
     height, width = labels.shape
     columns = np.ascontiguousarray(table.T)
     # The coordinate along the leaf's direction, from its centre.
     columns[_CX] = columns[_CX] * columns[_UX] + columns[_CY] * columns[_UY]
     columns[_C1 : _C1 + 3] -= columns[_C0:_C1]
+    # Both fields are drawn whenever a leaf uses them, fine first, for the same random stream.
+    fine = _noise_field(rng, height, width, factor) if np.any(columns[_FINE]) else None
+    smooth = _noise_field(rng, height, width, 16 * factor) if np.any(columns[_SMOOTH]) else None
+    flat_colours = columns[_C0:_C1] + np.float32(0.5) * columns[_C1 : _C1 + 3]
+    image = flat_colours.T.take(labels, axis=0)
+    textured = np.any(columns[[_SLOPE, _GRATING, _FINE, _SMOOTH]] != 0, axis=0)
+    pixels = np.flatnonzero(textured.take(labels))
+    leaves = labels.reshape(-1).take(pixels)
+    rows, cols = np.divmod(pixels, width)
 
     def gather(column):
-        return columns[column].take(labels)
+        return columns[column].take(leaves)
 
-    along = np.arange(width, dtype=np.float32) * gather(_UX)
-    along += np.arange(height, dtype=np.float32)[:, None] * gather(_UY)
+    along = cols.astype(np.float32) * gather(_UX)
+    along += rows.astype(np.float32) * gather(_UY)
     along -= gather(_CX)
     weight = 0.5 + gather(_SLOPE) * along
     wave = np.sin(gather(_FREQUENCY) * along + gather(_PHASE)) * gather(_SHARPNESS)
     weight += gather(_GRATING) * np.clip(wave, -1.0, 1.0)
-    if np.any(columns[_FINE]):
-        weight += gather(_FINE) * _noise_field(rng, height, width, factor)
-    if np.any(columns[_SMOOTH]):
-        weight += gather(_SMOOTH) * _noise_field(rng, height, width, 16 * factor)
+    if fine is not None:
+        weight += gather(_FINE) * fine.reshape(-1).take(pixels)
+    if smooth is not None:
+        weight += gather(_SMOOTH) * smooth.reshape(-1).take(pixels)
     weight = np.clip(weight, 0.0, 1.0)
-    channels = [gather(_C0 + c) + weight * gather(_C1 + c) for c in range(3)]
-    return np.stack(channels, axis=2)
+    colours = image.reshape(-1, 3)
+    for channel in range(3):
+        colours[pixels, channel] = gather(_C0 + channel) + weight * gather(_C1 + channel)
+    return image
 
 
 def photo_palette(paths, count=4096, seed=0):

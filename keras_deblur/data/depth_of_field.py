@@ -77,9 +77,10 @@ def composite_layers(layers):
     Returns:
         uint8 RGB `(H, W, 3)`.
     """
-    result = None
+    result = previous = None
     for image, coverage, radius in layers:
-        linear = (image.astype(np.float32) / 255.0) ** _GAMMA
+        if image is not previous:  # `render_depth_of_field` gives one photo to every band
+            linear, previous = (image.astype(np.float32) / 255.0) ** _GAMMA, image
         coverage = coverage.astype(np.float32)
         kernel = disk_kernel(radius)
         colour = cv2.filter2D(
