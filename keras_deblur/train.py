@@ -649,7 +649,7 @@ def _callbacks(recipe, run_dir, manager, epoch, chief, resume, samples):
             )
         )
     if tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir, write_graph=False))
+        callbacks.append(callbacks_lib.EpochTensorBoard(log_dir))
     return callbacks, stop_on_nan
 
 
