@@ -11,6 +11,10 @@ ratios mean anything, and every A/B is interleaved):
     held in memory, float32 against mixed_bfloat16, alternating the two step
     by step; medians over `--steps` steps after warm-up (`--xla`: also
     XLA-compiled, which on CPUs without AMX gains nothing from bf16);
+(a') the fit loop: the same step in `keras.Model.fit` on that batch held in
+    memory (repeated), with the campaign's per-batch callbacks and progress
+    bar, against the bare step, alternating, in the precision "auto" picks:
+    what Keras' loop itself adds per step, apart from the input pipeline;
 (b) inference: the shipped mobile generator on a 256x256 blurred photo crop,
     float32 against mixed_bfloat16, alternating: time, each one's gain over
     the blurred input, and how far apart (PSNR) their outputs are;
@@ -45,7 +49,9 @@ threads; the fixed validation's scorer excluded) and the load average.
 """
 
 import argparse
+import contextlib
 import csv
+import io
 import json
 import os
 import statistics
@@ -120,6 +126,39 @@ def measure_bare_step(steps, xla=False):
             name = policy + ("_xla" if jit_compile else "")
             functions[name] = lambda step=step: step((blurred, sharp))["pixel_loss"].numpy()
     return _alternate(functions, steps)
+
+
+FIT_STEPS = 25  # steps per fit call of (a'), so its per-call setup is part of the figure
+
+
+def measure_fit_loop(steps):
+    """Median wall and CPU seconds per step: bare, and in `fit` with the campaign's callbacks."""
+    from keras_deblur.callbacks import StopOnNonFiniteLoss, TrainingClock
+    from keras_deblur.train import resolve_precision
+
+    policy = resolve_precision("auto")[0]
+    gan = _with_policy(policy, lambda: _make_gan(False, "mobile"))
+    batch = tuple(tf.constant(x) for x in _batch(128, 8))
+    step = tf.function(gan.train_step)
+    in_memory = tf.data.Dataset.from_tensors(batch).repeat()
+
+    def bare():
+        for _ in range(FIT_STEPS):
+            step(batch)["pixel_loss"].numpy()
+
+    def fit():
+        with contextlib.redirect_stdout(io.StringIO()):  # the progress bar, as in a run
+            gan.fit(
+                in_memory,
+                steps_per_epoch=FIT_STEPS,
+                verbose=1,
+                callbacks=[StopOnNonFiniteLoss(), TrainingClock()],
+            )
+
+    results = _alternate({"bare": bare, "fit": fit}, max(steps // FIT_STEPS, 3), warmup=1)
+    results = {name: value / FIT_STEPS for name, value in results.items()}
+    results["dtype_policy"] = policy
+    return results
 
 
 def _blurred_photo(size):
@@ -304,6 +343,7 @@ def main():
 
     report = {"cpu": cpu_isa(), "tensorflow": tf.__version__, "keras": keras.__version__}
     report["bare_step"] = measure_bare_step(args.steps, args.xla)
+    report["fit_loop"] = measure_fit_loop(args.steps)
     report["inference_256"] = measure_inference(args.steps)
     if not args.json:
         print_step(report)
@@ -354,6 +394,13 @@ def print_step(report):
             f"{bare['mixed_bfloat16_xla']:.3f} s: "
             f"{bare['float32_xla'] / bare['mixed_bfloat16_xla']:.2f}x"
         )
+    loop = report["fit_loop"]
+    print(
+        f"the step in fit ({loop['dtype_policy']}, campaign callbacks, batch in memory): "
+        f"{loop['fit']:.3f} s ({loop['fit_cpu']:.3f} CPU s) against bare {loop['bare']:.3f} s "
+        f"({loop['bare_cpu']:.3f} CPU s): the loop adds {1e3 * (loop['fit'] - loop['bare']):+.1f} "
+        f"ms wall, {1e3 * (loop['fit_cpu'] - loop['bare_cpu']):+.1f} CPU ms per step"
+    )
     inference = report["inference_256"]
     print(
         f"mobile inference 256x256: float32 {1e3 * inference['float32']:.1f} ms, "

@@ -524,6 +524,26 @@ class SampleImages(keras.callbacks.Callback):
             )
 
 
+class EpochTensorBoard(keras.callbacks.TensorBoard):
+    """`keras.callbacks.TensorBoard` logging after each epoch only, with no per-batch cost.
+
+    Keras' callback (3.15), even with `update_freq="epoch"`, calls
+    `tf.summary.scalar` for every log after every batch, with no default
+    writer, so nothing is written: 1.5 ms of each mobile campaign step on 2
+    CPU cores. Here that hook does nothing; the graph and the profiler, which
+    it would also serve, are off.
+
+    Args:
+        log_dir: str. TensorBoard directory.
+    """
+
+    def __init__(self, log_dir):
+        super().__init__(log_dir, write_graph=False, update_freq="epoch", profile_batch=0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        return  # see the class docstring
+
+
 class ValidationScorer(keras.callbacks.Callback):
     """Scores the generator on fixed validation pairs and adds the scores to the epoch logs.
 

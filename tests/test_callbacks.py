@@ -7,7 +7,12 @@ import time
 import keras
 import numpy as np
 
-from keras_deblur.callbacks import BestGeneratorSaver, TrainingClock, ValidationScorer
+from keras_deblur.callbacks import (
+    BestGeneratorSaver,
+    EpochTensorBoard,
+    TrainingClock,
+    ValidationScorer,
+)
 from keras_deblur.validation import CLASSES, ValidationPairs
 
 
@@ -100,3 +105,27 @@ def test_clock_leaves_out_the_scorers_time_and_stops_at_its_budget():
     )
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 2  # one epoch
     assert scorer.cpu_seconds > 0  # the stopped run's last epoch was scored, not skipped
+
+
+def _summary_tags(directory):
+    import glob
+
+    import tensorflow as tf
+
+    tags = set()
+    for path in glob.glob(str(directory / "train" / "events.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags.update(value.tag for value in event.summary.value)
+    return tags
+
+
+def test_epoch_tensorboard_writes_what_keras_tensorboard_writes_per_epoch(tmp_path):
+    x = np.zeros((4, 16, 16, 3), "float32")
+    ours, theirs = tmp_path / "ours", tmp_path / "keras"
+    for callback in (
+        EpochTensorBoard(str(ours)),
+        keras.callbacks.TensorBoard(str(theirs), write_graph=False),
+    ):
+        _model().fit(x, x, batch_size=2, epochs=2, verbose=0, callbacks=[callback])
+    assert "epoch_loss" in _summary_tags(ours)
+    assert _summary_tags(ours) == _summary_tags(theirs)
