@@ -1,6 +1,7 @@
 """tf.data pipelines: pairing, crops, determinism, mixing, bad files, embedded photos."""
 
 import logging
+import math
 import os
 
 import cv2
@@ -490,6 +491,30 @@ def test_procedural_options_are_checked_when_the_dataset_is_made():
         procedural_dataset(32, leaf_options={"rmin": 0})
     with pytest.raises(TypeError, match="max_lenght"):
         procedural_dataset(32, max_lenght=10)
+    with pytest.raises(ValueError, match="pairs_per_canvas"):
+        procedural_dataset(32, pairs_per_canvas=0)
+
+
+def test_procedural_pairs_share_each_canvas_among_pairs_per_canvas(monkeypatch):
+    from keras_deblur.data import datasets as datasets_module
+
+    canvases, pairs = [], []
+    draw, cut = datasets_module.dead_leaves_image, datasets_module._procedural_pair
+    monkeypatch.setattr(
+        datasets_module, "dead_leaves_image", lambda *a, **k: canvases.append(1) or draw(*a, **k)
+    )
+    monkeypatch.setattr(
+        datasets_module, "_procedural_pair", lambda *a, **k: pairs.append(1) or cut(*a, **k)
+    )
+    for shared in (1, 4):
+        canvases.clear()
+        pairs.clear()
+        dataset = procedural_dataset(32, seed=2, pairs_per_canvas=shared, max_length=8.0)
+        canvases.clear()  # the leaf options' check draws one
+        _as_list(dataset.take(16))
+        # tf.data may decode a few pairs ahead; each group's canvas is drawn once.
+        assert len(pairs) >= 16
+        assert len(canvases) == math.ceil(len(pairs) / shared)
 
 
 def test_mixing_procedural_pairs_follows_the_ratio():
