@@ -480,7 +480,7 @@ class GeneratorSnapshots(keras.callbacks.Callback):
 
 
 class SampleImages(keras.callbacks.Callback):
-    """Writes blurred | deblurred | sharp strips of fixed images after each epoch.
+    """Writes blurred | deblurred | sharp strips of fixed images after epochs.
 
     To TensorBoard (`log_dir`, tag "samples") and as PNG files in `image_dir`.
 
@@ -489,14 +489,18 @@ class SampleImages(keras.callbacks.Callback):
         sharp: float array `(n, H, W, 3)` in [-1, 1].
         log_dir: str or None. TensorBoard directory.
         image_dir: str or None. Folder for `epoch_<NNN>.png`.
+        epochs: collection of 1-based epochs to draw after, or None for every
+            epoch. Training passes its validating epochs: a drawing costs
+            ~0.2 s, 2% of a 100-step campaign epoch on 2 cores.
     """
 
-    def __init__(self, blurred, sharp, log_dir=None, image_dir=None):
+    def __init__(self, blurred, sharp, log_dir=None, image_dir=None, epochs=None):
         super().__init__()
         self.blurred = np.asarray(blurred, "float32")
         self.sharp = np.asarray(sharp, "float32")
         self.log_dir = log_dir
         self.image_dir = image_dir
+        self.epochs = None if epochs is None else frozenset(epochs)
         self._writer = None
 
     def _strips(self):
@@ -507,6 +511,8 @@ class SampleImages(keras.callbacks.Callback):
         return from_model_range(strips)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.epochs is not None and epoch + 1 not in self.epochs:
+            return
         if not _finite_losses(logs):
             return  # diverged weights draw nothing useful
         strips = self._strips()

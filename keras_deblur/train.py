@@ -648,6 +648,7 @@ def _callbacks(recipe, run_dir, manager, epoch, chief, resume, samples):
                 np.stack([s for _, s in samples]),
                 log_dir=log_dir if tensorboard else None,
                 image_dir=os.path.join(run_dir, "samples"),
+                epochs=validation_epochs(recipe),
             )
         )
     if tensorboard:

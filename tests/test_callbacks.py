@@ -1,4 +1,4 @@
-"""Callbacks: the validation scorer's log keys, and the best generator saved on them."""
+"""Callbacks: the validation scorer's log keys, the best generator saved on them, samples."""
 
 import csv
 import math
@@ -10,6 +10,7 @@ import numpy as np
 from keras_deblur.callbacks import (
     BestGeneratorSaver,
     EpochTensorBoard,
+    SampleImages,
     TrainingClock,
     ValidationScorer,
 )
@@ -129,3 +130,15 @@ def test_epoch_tensorboard_writes_what_keras_tensorboard_writes_per_epoch(tmp_pa
         _model().fit(x, x, batch_size=2, epochs=2, verbose=0, callbacks=[callback])
     assert "epoch_loss" in _summary_tags(ours)
     assert _summary_tags(ours) == _summary_tags(theirs)
+
+
+def test_sample_images_are_drawn_after_the_given_epochs_only(tmp_path):
+    x = np.zeros((2, 16, 16, 3), "float32")
+    every, some = tmp_path / "every", tmp_path / "some"
+    callbacks = [
+        SampleImages(x, x, image_dir=str(every)),
+        SampleImages(x, x, image_dir=str(some), epochs=[2, 4]),
+    ]
+    _model().fit(x, x, batch_size=2, epochs=4, verbose=0, callbacks=callbacks)
+    assert sorted(p.name for p in every.iterdir()) == [f"epoch_00{n}.png" for n in (1, 2, 3, 4)]
+    assert sorted(p.name for p in some.iterdir()) == ["epoch_002.png", "epoch_004.png"]
