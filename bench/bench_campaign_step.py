@@ -264,13 +264,15 @@ def run_campaign(tree, precision, flags):
 
 # Run in a tree's code: CPU ms per pair of the campaign's training stream (the flags in argv).
 PAIRS_SCRIPT = """
-import os, sys, time
+import inspect, os, sys, time
 from absl import flags
 from keras_deblur import train
 values = train.define_flags(flags.FlagValues())
 values(["pairs", *sys.argv[3:]])
 recipe = train.recipe_from_flags(values)
-pairs = iter(train._training_dataset(recipe, recipe.seed).repeat())
+# Older trees (58d5d1f) take the recipe alone and read its seed themselves.
+seed = (recipe.seed,) if len(inspect.signature(train._training_dataset).parameters) > 1 else ()
+pairs = iter(train._training_dataset(recipe, *seed).repeat())
 for _ in range(int(sys.argv[2])):
     next(pairs)
 count = int(sys.argv[1])
