@@ -382,8 +382,9 @@ def _make_example(load, crop_size, training, *args):
         blurred, sharp = load(*paths, rng)
     except (ImageReadError, OSError, cv2.error) as error:
         message = str(error).strip().splitlines()[-1]
-        if not any(path in message for path in paths):
-            message = f"{' + '.join(paths)}: {message}"
+        names = [str(path) for path in paths]  # procedural pairs pass seeds, not paths
+        if not any(name in message for name in names):
+            message = f"{' + '.join(names)}: {message}"
         logger.warning("Skipping %s", message)
         empty = np.zeros((crop_size or _SIZE_MULTIPLE, crop_size or _SIZE_MULTIPLE, 3), np.float32)
         return empty, empty, np.bool_(False)
