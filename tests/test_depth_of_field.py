@@ -47,6 +47,25 @@ def test_pixels_in_focus_stay_sharp_and_far_ones_go_soft():
     assert abs(right.astype(float).mean() - image[:, 80:].astype(float).mean()) < 25
 
 
+def test_the_focal_plane_is_sharp_wherever_it_lies():
+    image = _texture((48, 48))
+    # 0.75 lies between two bands of a fixed 8-band grid, which rendered it a pixel soft.
+    depth = np.full((48, 48), 0.75, np.float32)
+    out = dof.render_depth_of_field(image, depth, focus=0.75, max_radius=16.0)
+    np.testing.assert_array_equal(out, image)
+
+
+def test_the_focus_lands_on_the_frame_mostly_on_its_nearer_half():
+    # A subject covering 70% of the frame at 0.9 before a background at 0.2.
+    depth = np.full((40, 50), 0.2, np.float32)
+    depth[:28] = 0.9
+    focuses = [dof.random_focus(np.random.default_rng(seed), depth) for seed in range(20)]
+    assert focuses == [np.float32(0.9)] * 20  # exactly the subject's depth
+    ramp = np.tile(np.linspace(0.0, 1.0, 50, dtype=np.float32), (40, 1))
+    focuses = [dof.random_focus(np.random.default_rng(seed), ramp) for seed in range(200)]
+    assert 0.5 <= min(focuses) and max(focuses) <= 1.0 and np.std(focuses) > 0.1
+
+
 def test_a_smooth_ramp_has_no_dark_seams_between_bands():
     grey = np.full((64, 64, 3), 128, np.uint8)
     ramp = np.tile(np.linspace(0, 1, 64, dtype=np.float32), (64, 1))

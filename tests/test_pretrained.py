@@ -65,32 +65,36 @@ def test_pretrained_leaves_a_sharp_photo_alone(pretrained):
     assert psnr(sharp, deblur(pretrained, sharp)) > 45.0  # v1 fails this
 
 
-def _soft_chelsea(kind):
+def _soft_chelsea(kind, seed):
     """A validation photo (never trained on) given shallow depth of field, not shaken."""
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     return photo_depth_of_field(rng, skimage.data.chelsea(), max_radius=10.0, kind=kind)
 
 
 @pytest.mark.parametrize(
-    "kind",
+    "kind, seed",
     [
-        "plane",
+        ("plane", 0),
+        ("subject", 0),
         pytest.param(
-            "subject",
+            "plane",
+            3,
             marks=pytest.mark.xfail(
-                strict=True, reason="the no-harm gate is not met yet: 42.5 dB (issue 27)"
+                strict=True, reason="the no-harm gate is not met yet: 42.1 dB (issue 27)"
             ),
         ),
     ],
 )
-def test_pretrained_leaves_shallow_depth_of_field_alone(pretrained, kind):
+def test_pretrained_leaves_shallow_depth_of_field_alone(pretrained, kind, seed):
     # The gate: a photo soft on purpose comes back at 45 dB or more against itself.
-    soft = _soft_chelsea(kind)
+    # Measured: 68.1 and 68.2 dB for the first two (the subject in focus, the fur sharp).
+    soft = _soft_chelsea(kind, seed)
     assert psnr(soft, deblur(pretrained, soft)) >= 45.0
 
 
-def test_pretrained_harms_a_subject_before_a_soft_background_less_than_before(pretrained):
-    soft = _soft_chelsea("subject")
-    # Measured: 42.5 dB (stage 12b: 43.2); the soup before 12b took the soft surroundings for
-    # shake (39.1).
-    assert psnr(soft, deblur(pretrained, soft)) > 41.0
+def test_pretrained_harms_fur_on_a_receding_plane_less_than_before(pretrained):
+    # The focal band crosses the cat's head; the fur beyond it is softened by 1-3 pixels,
+    # which looks like a short shake. Measured: 42.1 dB; the soup of stages 7, 8 and 9b,
+    # which took defocus for shake, 34.7.
+    soft = _soft_chelsea("plane", 3)
+    assert psnr(soft, deblur(pretrained, soft)) > 40.0

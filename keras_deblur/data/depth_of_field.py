@@ -95,30 +95,37 @@ def composite_layers(layers):
 def render_depth_of_field(image, disparity, focus, max_radius, num_bands=NUM_BANDS):
     """Defocuses a photo by a per-pixel disparity map, as a thin lens focused at `focus`.
 
-    The disk radius of a pixel is `max_radius * |disparity - focus|`. The
-    disparity range [0, 1] is cut into `num_bands` bands, each a layer blurred
-    by the radius at the band's centre and composited from far (0) to near (1).
-    A band's layer covers its own pixels and every nearer one (anti-aliased over
-    one band's width), so a far layer has no hole where a near one stands: its
-    blur spreads the near pixels' colours a little instead of leaving dark rings.
+    The disk radius of a pixel is `max_radius * |disparity - focus|`. Disparity
+    is cut into bands `1 / num_bands` wide centred on the focus, each a layer
+    blurred by the radius at its centre and composited from far (0) to near
+    (1). The focal band is rendered sharp, as a lens renders its focal plane:
+    bands on a fixed grid left it up to `max_radius / (2 num_bands)` soft, a
+    pixel's blur that looks like a short shake. A band's layer covers its own
+    pixels and every nearer one (anti-aliased over one band's width), so a far
+    layer has no hole where a near one stands: its blur spreads the near
+    pixels' colours a little instead of leaving dark rings.
 
     Args:
         image: uint8 RGB `(H, W, 3)`, sharp everywhere.
         disparity: float array `(H, W)` in [0, 1]; 1 is nearest.
         focus: float in [0, 1]. Disparity of the focal plane.
         max_radius: float >= 0. Radius of a pixel one unit of disparity from focus.
-        num_bands: int >= 1. Depth bands. Defaults to `NUM_BANDS`.
+        num_bands: int >= 1. Bands per unit of disparity. Defaults to `NUM_BANDS`.
 
     Returns:
         uint8 RGB `(H, W, 3)`; the image itself where `max_radius` is 0.
     """
-    position = np.clip(np.asarray(disparity, np.float32), 0.0, 1.0) * num_bands - 0.5
+    # Position in bands from the focal plane: band k is centred at k, the focus at 0.
+    position = (np.clip(np.asarray(disparity, np.float32), 0.0, 1.0) - focus) * num_bands
+    farthest, nearest = round(float(position.min())), round(float(position.max()))
     layers = []
-    for band in range(num_bands):
-        coverage = np.clip(position - band + 1.0, 0.0, 1.0) if band else np.ones_like(position)
+    for band in range(farthest, nearest + 1):
+        if band == farthest:
+            coverage = np.ones_like(position)
+        else:
+            coverage = np.clip(position - band + 1.0, 0.0, 1.0)
         if coverage.any():
-            centre = (band + 0.5) / num_bands
-            layers.append((image, coverage, max_radius * abs(centre - focus)))
+            layers.append((image, coverage, max_radius * abs(band) / num_bands))
     return composite_layers(layers)
 
 
@@ -180,9 +187,25 @@ def photo_depth_of_field(rng, image, max_radius=None, kind=None):
     """
     max_radius = rng.uniform(*MAX_RADIUS_RANGE) if max_radius is None else max_radius
     disparity = random_depth_map(rng, image.shape[:2], kind)
-    # Focus on the near half mostly: the subject is sharp, what is behind it is soft.
-    focus = rng.uniform(0.5, 1.0)
-    return render_depth_of_field(image, disparity, focus, max_radius)
+    return render_depth_of_field(image, disparity, random_focus(rng, disparity), max_radius)
+
+
+def random_focus(rng, disparity):
+    """A focal plane on something in the frame, as a photographer focuses, mostly near.
+
+    A focus between depths that no pixel has leaves the whole photo soft: a
+    misfocused photo rather than shallow depth of field, and to a deblurrer no
+    different from a short shake.
+
+    Args:
+        rng: `numpy.random.Generator`.
+        disparity: float array `(H, W)` in [0, 1]; 1 is nearest.
+
+    Returns:
+        float: the disparity at a random level between the map's median and its
+        maximum (the subject, where one covers at least half of the frame).
+    """
+    return float(np.quantile(disparity, rng.uniform(0.5, 1.0)))
 
 
 def layered_dead_leaves(rng, size, max_radius=None, num_layers=(2, 4), leaf_options=None):
