@@ -23,6 +23,7 @@ import tempfile
 
 import tensorflow as tf
 
+from keras_deblur.cli import first_line
 from keras_deblur.inference import MIN_NETWORK_SIZE, SIZE_MULTIPLE
 from keras_deblur.models.tflite_generator import INPUT_NAME, OUTPUT_NAME, SIGNATURE_KEY
 
@@ -103,10 +104,7 @@ def check_generator_shapes(model, input_size, name="model"):
     try:
         output_shape = tuple(model.compute_output_spec(keras.KerasTensor(probe_shape)).shape)
     except Exception as error:  # Shape errors come in many types; all mean "not a generator".
-        first_line = (
-            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        )
-        raise ExportError(f"{name}: not a DeblurGAN generator ({first_line})") from None
+        raise ExportError(f"{name}: not a DeblurGAN generator ({first_line(error)})") from None
     if output_shape != probe_shape:
         raise ExportError(
             f"{name}: not a DeblurGAN generator (input {probe_shape} gives output "

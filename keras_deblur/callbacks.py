@@ -10,7 +10,6 @@ import json
 import logging
 import math
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -19,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_deblur.cli import first_line
 from keras_deblur.data.images import write_image
 from keras_deblur.inference import from_model_range
 from keras_deblur.multi_worker import any_worker
@@ -107,12 +107,6 @@ class CheckpointSaver(keras.callbacks.Callback):
                 f"{self.manager.latest_checkpoint}"
             ) from error
         logger.info("Saved checkpoint %s", path)
-
-
-def first_line(error):
-    """The gist of `error` on one line, without TensorFlow's function-node and op tags."""
-    text = str(getattr(error, "message", None) or error).strip().splitlines() or [""]
-    return re.sub(r"^\{\{[^}]*\}\}\s*|\s*\[Op:\w+\]$", "", text[0])[:300]
 
 
 def remove_partial_saves(directory):

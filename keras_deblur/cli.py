@@ -10,10 +10,21 @@ decorated function's own return value otherwise.
 """
 
 import functools
+import re
 import sys
 
 # Nothing was done: the error line on stderr says why.
 EXIT_ERROR = 2
+
+
+def first_line(error):
+    """The gist of `error` for a one-line message: its first line, without
+    TensorFlow's function-node and op tags, at most 300 characters, or the
+    error's type name where it has no text."""
+    text = str(getattr(error, "message", None) or error).strip().splitlines()
+    if not text:
+        return type(error).__name__
+    return re.sub(r"^\{\{[^}]*\}\}\s*|\s*\[Op:\w+\]$", "", text[0])[:300]
 
 
 def reports_errors(*error_types):

@@ -23,6 +23,7 @@ import sys
 
 import numpy as np
 
+from keras_deblur.cli import first_line
 from keras_deblur.models import build_critic, build_generator
 
 logger = logging.getLogger(__name__)
@@ -372,10 +373,9 @@ def load_torch_checkpoint(path):
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for unreadable files
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise ValueError(
             f"{path}: cannot read as a PyTorch state dict with weights_only=True "
-            f"({type(error).__name__}: {first_line})"
+            f"({type(error).__name__}: {first_line(error)})"
         ) from error
     for wrapper in _WRAPPER_KEYS:
         if isinstance(checkpoint, dict) and isinstance(checkpoint.get(wrapper), dict):

@@ -53,7 +53,7 @@ from PIL import Image
 
 from keras_deblur import callbacks as callbacks_lib
 from keras_deblur import losses, multi_worker
-from keras_deblur.cli import reports_errors
+from keras_deblur.cli import first_line, reports_errors
 from keras_deblur.cpu import bfloat16_pays, cpu_flags, cpu_isa
 from keras_deblur.data import images as images_lib
 from keras_deblur.data.embedded import EMBEDDED, photo_paths
@@ -256,7 +256,7 @@ def _fit_or_save(gan, recipe, manager, run_dir, train_ds, initial_epoch, **fit_k
             raise
         raise ConnectionError(
             f"training stopped: a worker of the cluster failed or cannot be reached "
-            f"({callbacks_lib.first_line(error).rstrip(':')}); the checkpoints in "
+            f"({first_line(error).rstrip(':')}); the checkpoints in "
             f"{_checkpoint_dir(run_dir)} are intact: resume with --resume"
         ) from None
 

@@ -4,6 +4,7 @@ import os
 import warnings
 import zipfile
 
+from keras_deblur.cli import first_line
 from keras_deblur.models.tflite_generator import TFLiteGenerator
 from keras_deblur.pretrained import PRESETS, preset_path
 
@@ -92,7 +93,7 @@ def _load_weights(path, generator_kwargs):
             model.load_weights(path)
     except Exception as error:  # Keras raises several types; all mean "wrong file".
         raise ValueError(
-            f"{path}: weights do not fit the generator ({_first_line(error)})"
+            f"{path}: weights do not fit the generator ({first_line(error)})"
         ) from None
     return model
 
@@ -112,7 +113,7 @@ def _load_keras(path):
                 f"{path}: refused in safe mode: it holds a Lambda layer (Python code); load it "
                 "yourself with keras.saving.load_model(path, safe_mode=False) only if you trust it"
             ) from None
-        raise ValueError(f"{path}: cannot load the model ({_first_line(error)})") from None
+        raise ValueError(f"{path}: cannot load the model ({first_line(error)})") from None
     if not isinstance(model, keras.Model):
         raise ValueError(f"{path}: not a Keras model")
     _check_generator(model, path)
@@ -134,7 +135,7 @@ def _check_keras_archive(path):
             damaged = archive.testzip()
     except Exception as error:  # BadZipFile, zlib.error, EOFError, NotImplementedError (an
         # unknown compression), RuntimeError (encrypted): all say the archive is damaged.
-        raise ValueError(f"{path}: damaged .keras archive ({_first_line(error)})") from None
+        raise ValueError(f"{path}: damaged .keras archive ({first_line(error)})") from None
     if damaged is not None:
         raise ValueError(f"{path}: damaged .keras archive ({damaged!r} fails its checksum)")
     if "config.json" not in names:
@@ -146,8 +147,3 @@ def _check_hdf5(path):
         signature = file.read(8)
     if signature != b"\x89HDF\r\n\x1a\n":
         raise ValueError(f"{path}: not an HDF5 weights file (wrong signature)")
-
-
-def _first_line(error):
-    text = str(error).strip().splitlines()
-    return text[0][:200] if text else type(error).__name__

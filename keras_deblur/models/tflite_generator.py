@@ -15,6 +15,7 @@ import os
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from keras_deblur.cli import first_line
 from keras_deblur.models.tflite_structure import structure_problem
 
 # The export's I/O contract (export/README.md): one signature mapping a float32
@@ -34,11 +35,6 @@ _IO_DTYPES = (np.float32, np.int8, np.uint8)
 def default_num_threads():
     """All the CPUs this process may run on."""
     return os.cpu_count() or 1
-
-
-def _first_line(error):
-    text = str(error).strip().splitlines()
-    return text[0][:200] if text else type(error).__name__
 
 
 class TFLiteGenerator:
@@ -112,7 +108,7 @@ class TFLiteGenerator:
 
     def _unreadable(self, error):
         """LiteRT's error, which never names the file, as one line that does."""
-        return ValueError(f"{self.name}: not a readable TFLite model ({_first_line(error)})")
+        return ValueError(f"{self.name}: not a readable TFLite model ({first_line(error)})")
 
     def _signature_names(self, signatures):
         """`(signature key, input name, output name)` of the one image-to-image signature."""

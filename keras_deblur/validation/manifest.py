@@ -25,6 +25,7 @@ import os
 
 import numpy as np
 
+from keras_deblur.cli import first_line
 from keras_deblur.data.images import read_image, to_rgb_uint8
 from keras_deblur.data.motion_blur import random_psf
 
@@ -211,7 +212,7 @@ def load_manifest(path=DEFAULT_MANIFEST):
     except FileNotFoundError as error:
         raise FileNotFoundError(f"{error.filename}: validation manifest file missing") from None
     except (ValueError, OSError, RecursionError) as error:  # RecursionError: nested too deep
-        raise ValueError(f"{path}: unreadable validation manifest ({_first_line(error)})") from None
+        raise ValueError(f"{path}: unreadable validation manifest ({first_line(error)})") from None
     _check_layout(manifest, path)
     manifest["kernels"] = _load_kernels(kernels_path(path))
     missing = [
@@ -220,11 +221,6 @@ def load_manifest(path=DEFAULT_MANIFEST):
     if missing:
         raise ValueError(f"{kernels_path(path)}: kernel {missing[0]!r} missing")
     return manifest
-
-
-def _first_line(error):
-    lines = str(error).strip().splitlines()
-    return lines[0][:200] if lines else type(error).__name__
 
 
 def _is_count(value, minimum):
@@ -308,7 +304,7 @@ def _load_kernels(path):
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: validation manifest file missing") from None
     except Exception as error:  # np.load: ValueError, OSError, BadZipFile, zlib.error, EOFError...
-        raise ValueError(f"{path}: unreadable kernels ({_first_line(error)})") from None
+        raise ValueError(f"{path}: unreadable kernels ({first_line(error)})") from None
     for key, kernel in kernels.items():
         if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1] or not kernel.size:
             raise ValueError(f"{path}: kernel {key!r} has shape {kernel.shape}, not (k, k)")
