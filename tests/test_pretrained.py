@@ -54,8 +54,9 @@ def test_pretrained_beats_the_blurred_input_on_a_photo_it_never_saw(pretrained):
             blurred, _ = synthesize_blur(sharp, rng, exposure=exposure, fraction=1)
             gain = psnr(sharp, deblur(pretrained, blurred)) - psnr(sharp, blurred)
             gains.setdefault(exposure, []).append(gain)
-    # The shipped model (2/3 stage 17 + 1/3 stage 19) measured +0.99, +0.75, +0.88 dB (short) and
-    # +0.66, +0.92, +0.88 dB (long) here; an untrained (identity) generator scores 0 and a random one far below.
+    # The shipped model (2/3 stage 17 + 1/3 stage 19) measured +0.99, +0.75, +0.88 dB (short)
+    # and +0.66, +0.92, +0.88 dB (long) here; an untrained (identity) generator scores 0 and a
+    # random one far below.
     assert min(gains[None]) > 0.15 and min(gains[0.005]) > 0.03, gains
 
 
