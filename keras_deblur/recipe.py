@@ -16,8 +16,8 @@ Fields, by group:
 
 - data: `paired_dirs`, `sharp_dirs`, `val_paired_dirs`, `val_sharp_dirs`,
   `synthetic_ratio`, `crop_size`, `batch_size`, `blur_exposures`,
-  `blur_fractions`, `unblurred_ratio`, `depth_of_field_ratio`, `procedural_ratio`, `augment`,
-  `noise_ratio`, `jpeg_ratio`, `max_pixels`;
+  `blur_fractions`, `unblurred_ratio`, `depth_of_field_ratio`, `soft_ratio`,
+  `procedural_ratio`, `augment`, `noise_ratio`, `jpeg_ratio`, `max_pixels`;
 - model: `architecture`, `num_filters`, `num_res_blocks`, `init_weights`;
 - losses: `content_weight`, `vgg_weights`, `pixel_weight`, `pixel_loss`, `log_mse_floor`,
   `harm_weight`,
@@ -41,6 +41,14 @@ from keras_deblur.models import GENERATOR_BUILDERS
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 VGG_AUTO = "auto"
+# Shares of the synthetic pairs given to `datasets.synthetic_dataset` when not 0.
+_BLUR_RATIOS = (
+    "unblurred_ratio",
+    "depth_of_field_ratio",
+    "soft_ratio",
+    "noise_ratio",
+    "jpeg_ratio",
+)
 
 
 def _field(default, group, help_text, choices=None):
@@ -85,6 +93,12 @@ class Recipe:
         "data",
         "Share of synthetic pairs whose sharp image first gets synthetic shallow depth of field "
         "(kept in the target).",
+    )
+    soft_ratio: float = _field(
+        0.0,
+        "data",
+        "Share of synthetic pairs whose sharp image is first made a little soft all over (a "
+        "0.5-2 pixel disk, kept in the target), after the depth_of_field_ratio share.",
     )
     procedural_ratio: float = _field(
         0.0, "data", "Share of synthetic pairs from the endless dead-leaves image stream."
@@ -232,7 +246,7 @@ class Recipe:
             options["exposure"] = self.blur_exposures
         if self.blur_fractions:
             options["fraction"] = self.blur_fractions
-        for name in ("unblurred_ratio", "depth_of_field_ratio", "noise_ratio", "jpeg_ratio"):
+        for name in _BLUR_RATIOS:
             if getattr(self, name):
                 options[name] = getattr(self, name)
         return options
@@ -342,9 +356,14 @@ def _check_values(recipe):
         raise ValueError(
             f"unblurred_ratio must be in [0, 1). Received: unblurred_ratio={recipe.unblurred_ratio}"
         )
-    for name in ("procedural_ratio", "depth_of_field_ratio", "noise_ratio", "jpeg_ratio"):
+    for name in ("procedural_ratio", *_BLUR_RATIOS[1:]):
         if not 0.0 <= getattr(recipe, name) <= 1.0:
             raise ValueError(f"{name} must be in [0, 1]. Received: {name}={getattr(recipe, name)}")
+    if recipe.depth_of_field_ratio + recipe.soft_ratio > 1.0:
+        raise ValueError(
+            "depth_of_field_ratio + soft_ratio must be at most 1. Received: "
+            f"{recipe.depth_of_field_ratio} + {recipe.soft_ratio}"
+        )
     if not 0.0 <= recipe.synthetic_ratio <= 1.0:
         raise ValueError(
             f"synthetic_ratio must be in [0, 1]. Received: synthetic_ratio={recipe.synthetic_ratio}"

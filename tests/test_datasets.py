@@ -322,6 +322,37 @@ def test_depth_of_field_ratio_softens_that_share_of_targets_and_keeps_it_in_them
         synthetic_dataset(photos, crop_size=32, depth_of_field_ratio=1.5)
 
 
+@pytest.mark.parametrize("augment", [False, True])
+def test_soft_ratio_softens_that_share_of_targets_all_over_and_keeps_it(tmp_path, augment):
+    photos = _write_photos(str(tmp_path), count=1) * 20
+
+    def detail(image):
+        return np.abs(np.diff(image, axis=0)).mean() + np.abs(np.diff(image, axis=1)).mean()
+
+    options = dict(crop_size=32, seed=3, unblurred_ratio=1.0, augment=augment)
+    plain = _as_list(synthetic_dataset(photos, **options))
+    soft = _as_list(synthetic_dataset(photos, soft_ratio=0.5, **options))
+    assert all(np.array_equal(blurred, sharp) for blurred, sharp in soft)
+    softer = [detail(s[1]) < 0.9 * detail(p[1]) for p, s in zip(plain, soft, strict=True)]
+    assert 4 <= sum(softer) <= 16  # about half of 20
+    # Beside depth of field, the shares add up: all 20 defocused one way or the other (a crop
+    # inside a focal band stays sharp).
+    both = _as_list(synthetic_dataset(photos, depth_of_field_ratio=0.5, soft_ratio=0.5, **options))
+    changed = [not np.array_equal(b[1], p[1]) for p, b in zip(plain, both, strict=True)]
+    assert sum(changed) >= 16, changed
+    leaves = {
+        ratio: _as_list(
+            procedural_dataset(32, seed=1, unblurred_ratio=1.0, soft_ratio=ratio).take(4)
+        )
+        for ratio in (0.0, 1.0)
+    }
+    assert sum(map(detail, (s for _, s in leaves[1.0]))) < 0.8 * sum(
+        map(detail, (s for _, s in leaves[0.0]))
+    )
+    with pytest.raises(ValueError, match="depth_of_field_ratio \\+ soft_ratio must be at most 1"):
+        synthetic_dataset(photos, crop_size=32, depth_of_field_ratio=0.6, soft_ratio=0.6)
+
+
 def test_sharp_photos_are_decoded_once_and_read_again_when_replaced(tmp_path, monkeypatch):
     from keras_deblur.data import datasets as datasets_module
 

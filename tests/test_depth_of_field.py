@@ -66,6 +66,20 @@ def test_the_focus_lands_on_the_frame_mostly_on_its_nearer_half():
     assert 0.5 <= min(focuses) and max(focuses) <= 1.0 and np.std(focuses) > 0.1
 
 
+def test_soft_all_over_softens_every_part_alike_and_keeps_brightness():
+    image = _texture((64, 64))
+    soft = dof.soft_all_over(np.random.default_rng(4), image)
+    again = dof.soft_all_over(np.random.default_rng(4), image)
+    np.testing.assert_array_equal(soft, again)
+    for rows in (slice(0, 32), slice(32, 64)):  # no part left sharp
+        assert _detail(soft[rows]) < 0.8 * _detail(image[rows])
+    assert abs(soft.astype(float).mean() - image.astype(float).mean()) < 25
+    # At 2 pixels the disk softens more than at half a pixel, which leaves it as it was.
+    strong = dof.soft_all_over(None, image, radius=2.0)
+    assert _detail(strong) < _detail(dof.soft_all_over(None, image, radius=1.0))
+    np.testing.assert_array_equal(dof.soft_all_over(None, image, radius=0.4), image)
+
+
 def test_a_smooth_ramp_has_no_dark_seams_between_bands():
     grey = np.full((64, 64, 3), 128, np.uint8)
     ramp = np.tile(np.linspace(0, 1, 64, dtype=np.float32), (64, 1))

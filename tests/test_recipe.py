@@ -112,6 +112,11 @@ def test_validation_runs_every_n_epochs_and_at_the_last_with_nan_between(tmp_pat
         ({"blur_fractions": (0.5, 2.0)}, "blur_fractions must be in (0, 1]. Received: 2.0"),
         ({"warmup_epochs": 400}, "warmup_epochs must be in [0, epochs=300]. Received: "),
         ({"max_cpu_minutes": 0.0}, "max_cpu_minutes must be > 0. Received: max_cpu_minutes=0.0"),
+        ({"soft_ratio": 1.5}, "soft_ratio must be in [0, 1]. Received: soft_ratio=1.5"),
+        (
+            {"depth_of_field_ratio": 0.6, "soft_ratio": 0.5},
+            "depth_of_field_ratio + soft_ratio must be at most 1. Received: 0.6 + 0.5",
+        ),
         ({"sharp_dirs": ("a", 3)}, "sharp_dirs must be tuple[str, ...]. Received: "),
     ],
 )

@@ -51,6 +51,7 @@ from keras_deblur.data.depth_of_field import (
     layered_dead_leaves,
     margin_for,
     photo_depth_of_field,
+    soft_all_over,
 )
 from keras_deblur.data.embedded import embedded_photo_paths
 from keras_deblur.data.images import (
@@ -78,7 +79,7 @@ _KERNEL_OPTIONS = ("max_length", "exposure", "fraction", "num_steps")
 _DEGRADATION_OPTIONS = ("noise_ratio", "noise_levels", "jpeg_ratio", "jpeg_quality")
 _BLUR_OPTIONS = (
     _KERNEL_OPTIONS
-    + ("gamma", "noise_std", "unblurred_ratio", "depth_of_field_ratio")
+    + ("gamma", "noise_std", "unblurred_ratio", "depth_of_field_ratio", "soft_ratio")
     + _DEGRADATION_OPTIONS
 )
 # Sensor noise of the noisy pairs: its standard deviation at mid-grey, in levels
@@ -229,18 +230,37 @@ def _blur_on_the_fly(sharp_path, rng, crop_size, training, augment, blur_options
         sharp = _cover(sharp, crop_size)
         top, left = _window(rng, sharp.shape, crop_size, training)
         size = (crop_size, crop_size)
-    if _draws_depth_of_field(rng, blur_options):
-        sharp, top, left = _defocused_region(sharp, rng, kernel, (top, left, *size))
+    defocus = _draw_defocus(rng, blur_options)
+    if defocus:
+        sharp, top, left = _defocused_region(sharp, rng, kernel, (top, left, *size), defocus)
     blurred, sharp = _degrade_window(sharp, rng, kernel, top, left, size, blur_options)
     if augment:
         blurred, sharp = random_dihedral(rng, blurred, sharp)
     return blurred, sharp
 
 
-def _draws_depth_of_field(rng, blur_options):
-    """True for the `depth_of_field_ratio` share of pairs (no draw when the share is 0)."""
-    ratio = blur_options.get("depth_of_field_ratio", 0.0)
-    return bool(ratio) and rng.random() < ratio
+def _draw_defocus(rng, blur_options):
+    """How a pair's sharp image is defocused before the shake, or None.
+
+    One draw (none when both shares are 0): the `depth_of_field_ratio` share of
+    pairs gets shallow depth of field, the next `soft_ratio` share is made a
+    little soft all over.
+    """
+    depth = blur_options.get("depth_of_field_ratio", 0.0)
+    soft = blur_options.get("soft_ratio", 0.0)
+    if not (depth or soft):
+        return None
+    draw = rng.random()
+    if draw < depth:
+        return "depth_of_field"
+    return "soft" if draw < depth + soft else None
+
+
+def _defocus(kind, rng, image):
+    """`image` given shallow depth of field (kind "depth_of_field") or made a little soft."""
+    if kind == "depth_of_field":
+        return photo_depth_of_field(rng, image)
+    return soft_all_over(rng, image)
 
 
 def _region_around(window, margin, shape):
@@ -255,8 +275,8 @@ def _region_around(window, margin, shape):
     )
 
 
-def _defocused_region(sharp, rng, kernel, window):
-    """The window plus the blur's and the defocus's margins, given synthetic depth of field.
+def _defocused_region(sharp, rng, kernel, window, kind):
+    """The window plus the blur's and the defocus's margins, defocused (see `_defocus`).
 
     Returns the region and the window's top-left corner inside it, so the shake
     that follows blurs the defocused scene as a camera would.
@@ -264,7 +284,7 @@ def _defocused_region(sharp, rng, kernel, window):
     margin = kernel.shape[0] // 2 + margin_for(MAX_RADIUS_RANGE[1])
     top, left, height, width = _region_around(window, margin, sharp.shape)
     region = sharp[top : top + height, left : left + width]
-    return photo_depth_of_field(rng, region), window[0] - top, window[1] - left
+    return _defocus(kind, rng, region), window[0] - top, window[1] - left
 
 
 def _augmented_window(photo, rng, crop_size, blur_options):
@@ -282,7 +302,7 @@ def _augmented_window(photo, rng, crop_size, blur_options):
     table = colour_table(rng)
     kernel = _draw_kernel(rng, blur_options)
     top, left = _window(rng, size, crop_size, training=True)
-    defocus = _draws_depth_of_field(rng, blur_options)
+    defocus = _draw_defocus(rng, blur_options)
     margin = max(kernel.shape) // 2  # as blur_window's
     if defocus:
         margin += margin_for(MAX_RADIUS_RANGE[1])
@@ -294,7 +314,7 @@ def _augmented_window(photo, rng, crop_size, blur_options):
         region = rescale_region(photo, size, region_box)
     region = jitter_colours(region, rng, table)
     if defocus:
-        region = photo_depth_of_field(rng, region)
+        region = _defocus(defocus, rng, region)
     window = (top - region_box[0], left - region_box[1])
     crop = (crop_size, crop_size)
     return _degrade_window(region, rng, kernel, *window, crop, blur_options)
@@ -342,7 +362,8 @@ def _procedural_group(group_seed, crop_size, count, blur_options, leaf_options):
 
     The canvas covers the crop plus the largest kernel's margin. With
     `depth_of_field_ratio`, that share of canvases are layered scenes with one
-    layer in focus (`depth_of_field.layered_dead_leaves`).
+    layer in focus (`depth_of_field.layered_dead_leaves`); with `soft_ratio`,
+    that share are a little soft all over (`depth_of_field.soft_all_over`).
     """
     # Not the first pair's own stream, which is seeded by the same number.
     rng = np.random.default_rng(np.random.SeedSequence(group_seed & _SEED_MASK, spawn_key=(1,)))
@@ -351,10 +372,13 @@ def _procedural_group(group_seed, crop_size, count, blur_options, leaf_options):
     # Leaves as large as one pair's canvas, as when each pair had its own: a
     # larger rmax would soften the crops (5% less gradient at 4 pairs).
     leaf_options = {"rmax": crop_size + 2 * (kernels[0].shape[0] // 2), **leaf_options}
-    if _draws_depth_of_field(rng, blur_options):
+    defocus = _draw_defocus(rng, blur_options)
+    if defocus == "depth_of_field":
         canvas = layered_dead_leaves(rng, (side, side), leaf_options=leaf_options)
     else:
         canvas = dead_leaves_image(rng, (side, side), **leaf_options)
+    if defocus == "soft":
+        canvas = soft_all_over(rng, canvas)
     canvas.setflags(write=False)
     return canvas, kernels
 
@@ -524,9 +548,15 @@ def check_blur_options(blur_options):
     unknown = sorted(set(blur_options) - set(_BLUR_OPTIONS))
     if unknown:
         raise TypeError(f"Unknown blur options {unknown}; expected some of {list(_BLUR_OPTIONS)}")
-    for name in ("unblurred_ratio", "depth_of_field_ratio", "noise_ratio", "jpeg_ratio"):
+    ratios = ("unblurred_ratio", "depth_of_field_ratio", "soft_ratio", "noise_ratio", "jpeg_ratio")
+    for name in ratios:
         if name in blur_options:
             _check_range(name, blur_options[name])
+    defocused = blur_options.get("depth_of_field_ratio", 0.0) + blur_options.get("soft_ratio", 0.0)
+    if defocused > 1.0:
+        raise ValueError(
+            f"depth_of_field_ratio + soft_ratio must be at most 1. Received: {defocused}"
+        )
     if "noise_levels" in blur_options:
         _check_pair("noise_levels", blur_options["noise_levels"], 0.0, 255.0)
     if "jpeg_quality" in blur_options:

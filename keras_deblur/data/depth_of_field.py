@@ -36,6 +36,9 @@ MAX_RADIUS_RANGE = (2.0, 16.0)
 # at most MAX_RADIUS_RANGE[1] / NUM_BANDS between neighbouring bands.
 NUM_BANDS = 8
 DEPTH_MAPS = ("plane", "subject")
+# Disk radii (pixels) of `soft_all_over`: focus missed by a little, a soft lens, a
+# phone's noise reduction; beyond 2 pixels a photo is plainly out of focus.
+SOFT_RADIUS_RANGE = (0.5, 2.0)
 _GAMMA = 2.2
 _SUPERSAMPLE = 4
 
@@ -127,6 +130,26 @@ def render_depth_of_field(image, disparity, focus, max_radius, num_bands=NUM_BAN
         if coverage.any():
             layers.append((image, coverage, max_radius * abs(band) / num_bands))
     return composite_layers(layers)
+
+
+def soft_all_over(rng, image, radius=None):
+    """A photo a little soft everywhere: one disk blur over the whole frame, in linear light.
+
+    Many photos are slightly soft with no shake at all. A model trained only on
+    photos sharp somewhere takes a pixel or two of such softness for a short
+    shake and sharpens it; as a target it teaches that this softness is content.
+
+    Args:
+        rng: `numpy.random.Generator`.
+        image: uint8 RGB `(H, W, 3)`.
+        radius: float or None. Disk radius in pixels; None draws it from
+            `SOFT_RADIUS_RANGE`. Defaults to None.
+
+    Returns:
+        uint8 RGB `(H, W, 3)`; borders reflect.
+    """
+    radius = rng.uniform(*SOFT_RADIUS_RANGE) if radius is None else radius
+    return composite_layers([(image, np.ones(image.shape[:2], np.float32), radius)])
 
 
 def smooth_field(rng, shape, scale):
