@@ -356,7 +356,7 @@ def _check_values(recipe):
         raise ValueError(
             f"unblurred_ratio must be in [0, 1). Received: unblurred_ratio={recipe.unblurred_ratio}"
         )
-    for name in ("procedural_ratio", *_BLUR_RATIOS[1:]):
+    for name in ("procedural_ratio", *_BLUR_RATIOS):  # unblurred_ratio's stricter bound is above
         if not 0.0 <= getattr(recipe, name) <= 1.0:
             raise ValueError(f"{name} must be in [0, 1]. Received: {name}={getattr(recipe, name)}")
     if recipe.depth_of_field_ratio + recipe.soft_ratio > 1.0:

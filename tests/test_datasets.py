@@ -304,15 +304,14 @@ def test_unblurred_ratio_leaves_that_share_of_pairs_sharp(tmp_path):
 def test_depth_of_field_ratio_softens_that_share_of_targets_and_keeps_it_in_them(tmp_path, augment):
     photos = _write_photos(str(tmp_path), count=1) * 20
 
-    def detail(image):
-        return np.abs(np.diff(image, axis=0)).mean() + np.abs(np.diff(image, axis=1)).mean()
-
     options = dict(crop_size=32, seed=3, unblurred_ratio=1.0, augment=augment)
     plain = _as_list(synthetic_dataset(photos, **options))
     defocused = _as_list(synthetic_dataset(photos, depth_of_field_ratio=0.5, **options))
     # Unblurred pairs keep their target as input: the defocus is the target's own.
     assert all(np.array_equal(blurred, sharp) for blurred, sharp in defocused)
-    softer = [detail(d[1]) < 0.9 * detail(p[1]) for p, d in zip(plain, defocused, strict=True)]
+    softer = [
+        _gradient(d[1]) < 0.9 * _gradient(p[1]) for p, d in zip(plain, defocused, strict=True)
+    ]
     assert 4 <= sum(softer) <= 16  # about half of 20
     leaves = _as_list(
         procedural_dataset(32, seed=1, unblurred_ratio=1.0, depth_of_field_ratio=1.0).take(4)
@@ -326,14 +325,11 @@ def test_depth_of_field_ratio_softens_that_share_of_targets_and_keeps_it_in_them
 def test_soft_ratio_softens_that_share_of_targets_all_over_and_keeps_it(tmp_path, augment):
     photos = _write_photos(str(tmp_path), count=1) * 20
 
-    def detail(image):
-        return np.abs(np.diff(image, axis=0)).mean() + np.abs(np.diff(image, axis=1)).mean()
-
     options = dict(crop_size=32, seed=3, unblurred_ratio=1.0, augment=augment)
     plain = _as_list(synthetic_dataset(photos, **options))
     soft = _as_list(synthetic_dataset(photos, soft_ratio=0.5, **options))
     assert all(np.array_equal(blurred, sharp) for blurred, sharp in soft)
-    softer = [detail(s[1]) < 0.9 * detail(p[1]) for p, s in zip(plain, soft, strict=True)]
+    softer = [_gradient(s[1]) < 0.9 * _gradient(p[1]) for p, s in zip(plain, soft, strict=True)]
     assert 4 <= sum(softer) <= 16  # about half of 20
     # Beside depth of field, the shares add up: all 20 defocused one way or the other (a crop
     # inside a focal band stays sharp).
@@ -346,8 +342,8 @@ def test_soft_ratio_softens_that_share_of_targets_all_over_and_keeps_it(tmp_path
         )
         for ratio in (0.0, 1.0)
     }
-    assert sum(map(detail, (s for _, s in leaves[1.0]))) < 0.8 * sum(
-        map(detail, (s for _, s in leaves[0.0]))
+    assert sum(map(_gradient, (s for _, s in leaves[1.0]))) < 0.8 * sum(
+        map(_gradient, (s for _, s in leaves[0.0]))
     )
     with pytest.raises(ValueError, match="depth_of_field_ratio \\+ soft_ratio must be at most 1"):
         synthetic_dataset(photos, crop_size=32, depth_of_field_ratio=0.6, soft_ratio=0.6)

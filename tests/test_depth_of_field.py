@@ -74,7 +74,7 @@ def test_soft_all_over_softens_every_part_alike_and_keeps_brightness():
     for rows in (slice(0, 32), slice(32, 64)):  # no part left sharp
         assert _detail(soft[rows]) < 0.8 * _detail(image[rows])
     assert abs(soft.astype(float).mean() - image.astype(float).mean()) < 25
-    # At 2 pixels the disk softens more than at half a pixel, which leaves it as it was.
+    # A 2-pixel disk softens more than a 1-pixel one; below half a pixel the photo is as it was.
     strong = dof.soft_all_over(None, image, radius=2.0)
     assert _detail(strong) < _detail(dof.soft_all_over(None, image, radius=1.0))
     np.testing.assert_array_equal(dof.soft_all_over(None, image, radius=0.4), image)
