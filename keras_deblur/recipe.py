@@ -17,7 +17,7 @@ Fields, by group:
 - data: `paired_dirs`, `sharp_dirs`, `val_paired_dirs`, `val_sharp_dirs`,
   `synthetic_ratio`, `crop_size`, `batch_size`, `blur_exposures`,
   `blur_fractions`, `unblurred_ratio`, `depth_of_field_ratio`, `soft_ratio`,
-  `procedural_ratio`, `augment`, `noise_ratio`, `jpeg_ratio`, `max_pixels`;
+  `misfocus_ratio`, `procedural_ratio`, `augment`, `noise_ratio`, `jpeg_ratio`, `max_pixels`;
 - model: `architecture`, `num_filters`, `num_res_blocks`, `init_weights`;
 - losses: `content_weight`, `vgg_weights`, `pixel_weight`, `pixel_loss`, `log_mse_floor`,
   `harm_weight`,
@@ -46,6 +46,7 @@ _BLUR_RATIOS = (
     "unblurred_ratio",
     "depth_of_field_ratio",
     "soft_ratio",
+    "misfocus_ratio",
     "noise_ratio",
     "jpeg_ratio",
 )
@@ -99,6 +100,13 @@ class Recipe:
         "data",
         "Share of synthetic pairs whose sharp image is first made a little soft all over (a "
         "0.5-2 pixel disk, kept in the target), after the depth_of_field_ratio share.",
+    )
+    misfocus_ratio: float = _field(
+        0.0,
+        "data",
+        "Share of synthetic pairs whose sharp image is first misfocused (soft everywhere, by a "
+        "0.5-2 pixel disk at the nearest depth and more further away; kept in the target), after "
+        "the soft_ratio share.",
     )
     procedural_ratio: float = _field(
         0.0, "data", "Share of synthetic pairs from the endless dead-leaves image stream."
@@ -359,10 +367,11 @@ def _check_values(recipe):
     for name in ("procedural_ratio", *_BLUR_RATIOS):  # unblurred_ratio's stricter bound is above
         if not 0.0 <= getattr(recipe, name) <= 1.0:
             raise ValueError(f"{name} must be in [0, 1]. Received: {name}={getattr(recipe, name)}")
-    if recipe.depth_of_field_ratio + recipe.soft_ratio > 1.0:
+    defocus = (recipe.depth_of_field_ratio, recipe.soft_ratio, recipe.misfocus_ratio)
+    if sum(defocus) > 1.0:
         raise ValueError(
-            "depth_of_field_ratio + soft_ratio must be at most 1. Received: "
-            f"{recipe.depth_of_field_ratio} + {recipe.soft_ratio}"
+            "depth_of_field_ratio + soft_ratio + misfocus_ratio must be at most 1. Received: "
+            + " + ".join(str(share) for share in defocus)
         )
     if not 0.0 <= recipe.synthetic_ratio <= 1.0:
         raise ValueError(

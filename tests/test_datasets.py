@@ -345,8 +345,30 @@ def test_soft_ratio_softens_that_share_of_targets_all_over_and_keeps_it(tmp_path
     assert sum(map(_gradient, (s for _, s in leaves[1.0]))) < 0.8 * sum(
         map(_gradient, (s for _, s in leaves[0.0]))
     )
-    with pytest.raises(ValueError, match="depth_of_field_ratio \\+ soft_ratio must be at most 1"):
+    with pytest.raises(ValueError, match="depth_of_field_ratio \\+ soft_ratio \\+ misfocus_ratio"):
         synthetic_dataset(photos, crop_size=32, depth_of_field_ratio=0.6, soft_ratio=0.6)
+
+
+def test_misfocus_ratio_is_the_share_after_soft_and_keeps_its_softness_in_the_target(tmp_path):
+    photos = _write_photos(str(tmp_path), count=1) * 20
+    options = dict(crop_size=32, seed=3, unblurred_ratio=1.0)
+    plain = _as_list(synthetic_dataset(photos, **options))
+    misfocused = _as_list(synthetic_dataset(photos, misfocus_ratio=0.5, **options))
+    assert all(np.array_equal(blurred, sharp) for blurred, sharp in misfocused)
+    softer = [
+        _gradient(m[1]) < 0.9 * _gradient(p[1]) for p, m in zip(plain, misfocused, strict=True)
+    ]
+    assert 4 <= sum(softer) <= 16  # about half of 20
+    # All three shares at a third each add up: every crop is defocused (one inside a
+    # focal band stays sharp).
+    shares = dict(depth_of_field_ratio=1 / 3, soft_ratio=1 / 3, misfocus_ratio=1 / 3)
+    every = _as_list(synthetic_dataset(photos, **shares, **options))
+    assert sum(not np.array_equal(e[1], p[1]) for p, e in zip(plain, every, strict=True)) >= 16
+    leaves = _as_list(
+        procedural_dataset(32, seed=1, unblurred_ratio=1.0, misfocus_ratio=1.0).take(4)
+    )
+    plain_leaves = _as_list(procedural_dataset(32, seed=1, unblurred_ratio=1.0).take(4))
+    assert sum(_gradient(s) for _, s in leaves) < 0.8 * sum(_gradient(s) for _, s in plain_leaves)
 
 
 def test_sharp_photos_are_decoded_once_and_read_again_when_replaced(tmp_path, monkeypatch):

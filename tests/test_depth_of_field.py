@@ -80,6 +80,29 @@ def test_soft_all_over_softens_every_part_alike_and_keeps_brightness():
     np.testing.assert_array_equal(dof.soft_all_over(None, image, radius=0.4), image)
 
 
+def test_a_misfocused_photo_is_soft_everywhere_and_softest_far_away(monkeypatch):
+    image = _texture((96, 96))
+    rng = np.random.default_rng(6)
+    outputs = [dof.misfocused_depth_of_field(rng, image, kind="plane") for _ in range(6)]
+    again = dof.misfocused_depth_of_field(np.random.default_rng(6), image, kind="plane")
+    np.testing.assert_array_equal(outputs[0], again)
+    for out in outputs:  # no 16-pixel block keeps its detail, unlike a focused photo's focal band
+        for top in range(0, 96, 16):
+            for left in range(0, 96, 16):
+                block = (slice(top, top + 16), slice(left, left + 16))
+                assert _detail(out[block]) < 0.8 * _detail(image[block]), (top, left)
+    # On a ramp of depth (far on the left) the far side is the softer.
+    ramp = np.tile(np.linspace(0, 1, 96, dtype=np.float32), (96, 1))
+    monkeypatch.setattr(dof, "random_depth_map", lambda rng, shape, kind=None: ramp)
+    out = dof.misfocused_depth_of_field(np.random.default_rng(7), image, max_radius=8.0)
+    assert _detail(out[:, :32]) < 0.7 * _detail(out[:, 64:])
+    # A scene at one depth is one disk all over: both halves alike, neither sharp.
+    monkeypatch.setattr(dof, "random_depth_map", lambda rng, shape, kind=None: ramp * 0 + 0.5)
+    flat = dof.misfocused_depth_of_field(np.random.default_rng(8), image)
+    halves = _detail(flat[:, :48]), _detail(flat[:, 48:])
+    assert max(halves) < 0.8 * _detail(image) and abs(halves[0] - halves[1]) < 0.1 * halves[0]
+
+
 def test_a_smooth_ramp_has_no_dark_seams_between_bands():
     grey = np.full((64, 64, 3), 128, np.uint8)
     ramp = np.tile(np.linspace(0, 1, 64, dtype=np.float32), (64, 1))

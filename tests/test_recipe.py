@@ -114,8 +114,9 @@ def test_validation_runs_every_n_epochs_and_at_the_last_with_nan_between(tmp_pat
         ({"max_cpu_minutes": 0.0}, "max_cpu_minutes must be > 0. Received: max_cpu_minutes=0.0"),
         ({"soft_ratio": 1.5}, "soft_ratio must be in [0, 1]. Received: soft_ratio=1.5"),
         (
-            {"depth_of_field_ratio": 0.6, "soft_ratio": 0.5},
-            "depth_of_field_ratio + soft_ratio must be at most 1. Received: 0.6 + 0.5",
+            {"depth_of_field_ratio": 0.6, "soft_ratio": 0.3, "misfocus_ratio": 0.2},
+            "depth_of_field_ratio + soft_ratio + misfocus_ratio must be at most 1. Received: "
+            "0.6 + 0.3 + 0.2",
         ),
         ({"sharp_dirs": ("a", 3)}, "sharp_dirs must be tuple[str, ...]. Received: "),
     ],

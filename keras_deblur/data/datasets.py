@@ -50,6 +50,7 @@ from keras_deblur.data.depth_of_field import (
     MAX_RADIUS_RANGE,
     layered_dead_leaves,
     margin_for,
+    misfocused_depth_of_field,
     photo_depth_of_field,
     soft_all_over,
 )
@@ -76,10 +77,13 @@ VALIDATION_SEED = 0
 _SIZE_MULTIPLE = 4
 _SEED_MASK = 0x7FFFFFFFFFFFFFFF
 _KERNEL_OPTIONS = ("max_length", "exposure", "fraction", "num_steps")
+# Shares of pairs defocused before the shake, drawn in this order (see `_draw_defocus`).
+_DEFOCUS_RATIOS = ("depth_of_field_ratio", "soft_ratio", "misfocus_ratio")
 _DEGRADATION_OPTIONS = ("noise_ratio", "noise_levels", "jpeg_ratio", "jpeg_quality")
 _BLUR_OPTIONS = (
     _KERNEL_OPTIONS
-    + ("gamma", "noise_std", "unblurred_ratio", "depth_of_field_ratio", "soft_ratio")
+    + ("gamma", "noise_std", "unblurred_ratio")
+    + _DEFOCUS_RATIOS
     + _DEGRADATION_OPTIONS
 )
 # Sensor noise of the noisy pairs: its standard deviation at mid-grey, in levels
@@ -239,28 +243,34 @@ def _blur_on_the_fly(sharp_path, rng, crop_size, training, augment, blur_options
     return blurred, sharp
 
 
+# What each of `_DEFOCUS_RATIOS` does to a sharp image, in that order.
+_DEFOCUS_KINDS = {
+    "depth_of_field": photo_depth_of_field,
+    "soft": soft_all_over,
+    "misfocus": misfocused_depth_of_field,
+}
+
+
 def _draw_defocus(rng, blur_options):
     """How a pair's sharp image is defocused before the shake, or None.
 
-    One draw (none when both shares are 0): the `depth_of_field_ratio` share of
+    One draw (none when every share is 0): the `depth_of_field_ratio` share of
     pairs gets shallow depth of field, the next `soft_ratio` share is made a
-    little soft all over.
+    little soft all over, the next `misfocus_ratio` share is misfocused.
     """
-    depth = blur_options.get("depth_of_field_ratio", 0.0)
-    soft = blur_options.get("soft_ratio", 0.0)
-    if not (depth or soft):
+    shares = [blur_options.get(name, 0.0) for name in _DEFOCUS_RATIOS]
+    if not any(shares):
         return None
     draw = rng.random()
-    if draw < depth:
-        return "depth_of_field"
-    return "soft" if draw < depth + soft else None
+    for kind, bound in zip(_DEFOCUS_KINDS, np.cumsum(shares), strict=True):
+        if draw < bound:
+            return kind
+    return None
 
 
 def _defocus(kind, rng, image):
-    """`image` given shallow depth of field (kind "depth_of_field") or made a little soft."""
-    if kind == "depth_of_field":
-        return photo_depth_of_field(rng, image)
-    return soft_all_over(rng, image)
+    """`image` defocused as `kind` says (a key of `_DEFOCUS_KINDS`)."""
+    return _DEFOCUS_KINDS[kind](rng, image)
 
 
 def _region_around(window, margin, shape):
@@ -363,7 +373,8 @@ def _procedural_group(group_seed, crop_size, count, blur_options, leaf_options):
     The canvas covers the crop plus the largest kernel's margin. With
     `depth_of_field_ratio`, that share of canvases are layered scenes with one
     layer in focus (`depth_of_field.layered_dead_leaves`); with `soft_ratio`,
-    that share are a little soft all over (`depth_of_field.soft_all_over`).
+    that share are a little soft all over (`depth_of_field.soft_all_over`);
+    with `misfocus_ratio`, misfocused (`depth_of_field.misfocused_depth_of_field`).
     """
     # Not the first pair's own stream, which is seeded by the same number.
     rng = np.random.default_rng(np.random.SeedSequence(group_seed & _SEED_MASK, spawn_key=(1,)))
@@ -377,8 +388,8 @@ def _procedural_group(group_seed, crop_size, count, blur_options, leaf_options):
         canvas = layered_dead_leaves(rng, (side, side), leaf_options=leaf_options)
     else:
         canvas = dead_leaves_image(rng, (side, side), **leaf_options)
-    if defocus == "soft":
-        canvas = soft_all_over(rng, canvas)
+        if defocus:
+            canvas = _defocus(defocus, rng, canvas)
     canvas.setflags(write=False)
     return canvas, kernels
 
@@ -548,15 +559,12 @@ def check_blur_options(blur_options):
     unknown = sorted(set(blur_options) - set(_BLUR_OPTIONS))
     if unknown:
         raise TypeError(f"Unknown blur options {unknown}; expected some of {list(_BLUR_OPTIONS)}")
-    ratios = ("unblurred_ratio", "depth_of_field_ratio", "soft_ratio", "noise_ratio", "jpeg_ratio")
-    for name in ratios:
+    for name in ("unblurred_ratio", *_DEFOCUS_RATIOS, "noise_ratio", "jpeg_ratio"):
         if name in blur_options:
             _check_range(name, blur_options[name])
-    defocused = blur_options.get("depth_of_field_ratio", 0.0) + blur_options.get("soft_ratio", 0.0)
+    defocused = sum(blur_options.get(name, 0.0) for name in _DEFOCUS_RATIOS)
     if defocused > 1.0:
-        raise ValueError(
-            f"depth_of_field_ratio + soft_ratio must be at most 1. Received: {defocused}"
-        )
+        raise ValueError(f"{' + '.join(_DEFOCUS_RATIOS)} must be at most 1. Received: {defocused}")
     if "noise_levels" in blur_options:
         _check_pair("noise_levels", blur_options["noise_levels"], 0.0, 255.0)
     if "jpeg_quality" in blur_options:
@@ -597,6 +605,10 @@ def synthetic_dataset(
             whose sharp photo is first given synthetic shallow depth of field
             (`depth_of_field.photo_depth_of_field`), which the target keeps,
             so the generator learns to tell optical defocus from a shake;
+            `soft_ratio` and `misfocus_ratio`, the next shares, made a
+            little soft all over (`depth_of_field.soft_all_over`) or
+            misfocused (`depth_of_field.misfocused_depth_of_field`), the
+            three defocus shares adding up to at most 1;
             `noise_ratio`, the share whose
             blurred image gets sensor noise (Poisson-Gaussian, see
             `synthesize_blur(shot_noise=...)`) of standard deviation at

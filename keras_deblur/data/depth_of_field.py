@@ -39,6 +39,8 @@ DEPTH_MAPS = ("plane", "subject")
 # Disk radii (pixels) of `soft_all_over`: focus missed by a little, a soft lens, a
 # phone's noise reduction; beyond 2 pixels a photo is plainly out of focus.
 SOFT_RADIUS_RANGE = (0.5, 2.0)
+# Disk radius (pixels) of the nearest pixel of `misfocused_depth_of_field`.
+MISFOCUS_RADIUS_RANGE = (0.5, 2.0)
 _GAMMA = 2.2
 _SUPERSAMPLE = 4
 
@@ -150,6 +152,39 @@ def soft_all_over(rng, image, radius=None):
     """
     radius = rng.uniform(*SOFT_RADIUS_RANGE) if radius is None else radius
     return composite_layers([(image, np.ones(image.shape[:2], np.float32), radius)])
+
+
+def misfocused_depth_of_field(rng, image, max_radius=None, kind=None):
+    """A photo focused a little in front of its nearest point: soft everywhere, more with depth.
+
+    A missed autofocus, or a subject too close for the lens. Unlike
+    `soft_all_over` the softness varies across the frame, from
+    `MISFOCUS_RADIUS_RANGE` at the nearest pixel to several times that far
+    away, as real misfocused photos (and the defocused targets of stage 17,
+    which taught the model to leave them alone) are.
+
+    Args:
+        rng: `numpy.random.Generator`.
+        image: uint8 RGB `(H, W, 3)`.
+        max_radius: float or None. Disk radius of the farthest pixel; None draws
+            it from `MAX_RADIUS_RANGE`. Defaults to None.
+        kind: see `random_depth_map`.
+
+    Returns:
+        uint8 RGB `(H, W, 3)`: no pixel sharper than the nearest one's disk.
+    """
+    farthest = rng.uniform(*MAX_RADIUS_RANGE) if max_radius is None else max_radius
+    disparity = random_depth_map(rng, image.shape[:2], kind)
+    nearest = min(rng.uniform(*MISFOCUS_RADIUS_RANGE), farthest)
+    depth_range = max(float(disparity.max() - disparity.min()), 1e-3)
+    per_unit = (farthest - nearest) / depth_range  # disk radius per unit of disparity
+    if per_unit < 1e-3:  # a flat scene, or `max_radius` below the nearest disk
+        return soft_all_over(rng, image, nearest)
+    focus = float(disparity.max()) + nearest / per_unit
+    # Bands half a pixel of radius apart: with no focal band in the frame, a coarse
+    # band would leave the nearest pixels blurred by the next band's radius.
+    num_bands = max(NUM_BANDS, math.ceil(2.0 * per_unit))
+    return render_depth_of_field(image, disparity, focus, per_unit, num_bands=num_bands)
 
 
 def smooth_field(rng, shape, scale):
