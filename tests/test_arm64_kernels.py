@@ -18,6 +18,7 @@ from export.calibration import calibration_images, embedded_pairs, representativ
 from export.convert import convert_generator
 from export.runtime import TFLiteGenerator
 from keras_deblur import load_generator
+from keras_deblur.inference import from_model_range
 
 # int8 at the shipped tile size; fp32 at 64x64, because emulated fp32 is slow
 # (the 256x256 model took 20-25 s of CPU per CPU model against 2 s at 64x64)
@@ -65,13 +66,38 @@ def _arm64_outputs(jobs, cpu, sysroot):
     return dict(zip(jobs, outputs, strict=True))
 
 
+@pytest.fixture(scope="module")
+def keras_outputs(jobs):
+    """The float model's outputs on each job's images: what every quantized file approximates."""
+    generator = load_generator("mobile")
+    return {q: generator.predict_on_batch(images) for q, (_, images) in jobs.items()}
+
+
+def _psnr(a, b):
+    """PSNR in dB between two `[-1, 1]` model outputs, on the 8-bit levels they encode to."""
+    error = from_model_range(a).astype(np.float64) - from_model_range(b)
+    return 10 * np.log10(255.0**2 / max(float(np.mean(error**2)), 1e-12))
+
+
 @pytest.mark.parametrize("cpu", arm64_kernels.DEFAULT_CPUS)
-def test_arm64_kernels_match_x86_within_one_level(jobs, x86_outputs, sysroot, cpu):
+def test_arm64_kernels_compute_what_x86_computes(jobs, x86_outputs, keras_outputs, sysroot, cpu):
+    # fp32 within one 8-bit level. int8 as close to the float model as x86's int8 is:
+    # LiteRT's ARM and x86 int8 kernels may round differently (the mean of stages 17 and
+    # 26 moves 30% of pixels by 1-3 levels, 49.13 dB against the float model on
+    # cortex-a76, 49.11 on x86), but not lose accuracy; SME's broken int8 (22.9 dB) fails.
     arm64 = _arm64_outputs(jobs, cpu, sysroot)
     for quantization, output in arm64.items():
         levels = arm64_kernels.level_difference(output, x86_outputs[quantization])
-        print(f"-cpu {cpu}: mobile {quantization}: max difference from x86 {levels} levels")
-        assert levels <= 1, (cpu, quantization, levels)
+        arm_db = _psnr(output, keras_outputs[quantization])
+        x86_db = _psnr(x86_outputs[quantization], keras_outputs[quantization])
+        print(
+            f"-cpu {cpu}: mobile {quantization}: max difference from x86 {levels} levels; "
+            f"against the float model {arm_db:.2f} dB (x86 {x86_db:.2f} dB)"
+        )
+        if quantization == "fp32":
+            assert levels <= 1, (cpu, quantization, levels)
+        else:
+            assert arm_db >= x86_db - 0.5, (cpu, quantization, arm_db, x86_db)
 
 
 def test_cli_reports_the_sme_cpu_and_gates_on_tolerance(jobs, sysroot):
