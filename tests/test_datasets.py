@@ -300,19 +300,25 @@ def test_unblurred_ratio_leaves_that_share_of_pairs_sharp(tmp_path):
     assert not any(np.array_equal(blurred, sharp) for blurred, sharp in pairs)
 
 
+def _softened_targets(photos, options, **share):
+    """How many unblurred pairs' targets `share` softens (to below 0.9 of their gradient).
+
+    Unblurred pairs keep their target as input: the defocus is the target's own.
+    """
+    plain = _as_list(synthetic_dataset(photos, **options))
+    defocused = _as_list(synthetic_dataset(photos, **share, **options))
+    assert all(np.array_equal(blurred, sharp) for blurred, sharp in defocused)
+    pairs = zip(plain, defocused, strict=True)
+    return sum(_gradient(d[1]) < 0.9 * _gradient(p[1]) for p, d in pairs)
+
+
 @pytest.mark.parametrize("augment", [False, True])
 def test_depth_of_field_ratio_softens_that_share_of_targets_and_keeps_it_in_them(tmp_path, augment):
     photos = _write_photos(str(tmp_path), count=1) * 20
 
     options = dict(crop_size=32, seed=3, unblurred_ratio=1.0, augment=augment)
-    plain = _as_list(synthetic_dataset(photos, **options))
-    defocused = _as_list(synthetic_dataset(photos, depth_of_field_ratio=0.5, **options))
-    # Unblurred pairs keep their target as input: the defocus is the target's own.
-    assert all(np.array_equal(blurred, sharp) for blurred, sharp in defocused)
-    softer = [
-        _gradient(d[1]) < 0.9 * _gradient(p[1]) for p, d in zip(plain, defocused, strict=True)
-    ]
-    assert 4 <= sum(softer) <= 16  # about half of 20
+    softer = _softened_targets(photos, options, depth_of_field_ratio=0.5)
+    assert 4 <= softer <= 16  # about half of 20
     leaves = _as_list(
         procedural_dataset(32, seed=1, unblurred_ratio=1.0, depth_of_field_ratio=1.0).take(4)
     )
@@ -326,11 +332,8 @@ def test_soft_ratio_softens_that_share_of_targets_all_over_and_keeps_it(tmp_path
     photos = _write_photos(str(tmp_path), count=1) * 20
 
     options = dict(crop_size=32, seed=3, unblurred_ratio=1.0, augment=augment)
+    assert 4 <= _softened_targets(photos, options, soft_ratio=0.5) <= 16  # about half of 20
     plain = _as_list(synthetic_dataset(photos, **options))
-    soft = _as_list(synthetic_dataset(photos, soft_ratio=0.5, **options))
-    assert all(np.array_equal(blurred, sharp) for blurred, sharp in soft)
-    softer = [_gradient(s[1]) < 0.9 * _gradient(p[1]) for p, s in zip(plain, soft, strict=True)]
-    assert 4 <= sum(softer) <= 16  # about half of 20
     # Beside depth of field, the shares add up: all 20 defocused one way or the other (a crop
     # inside a focal band stays sharp).
     both = _as_list(synthetic_dataset(photos, depth_of_field_ratio=0.5, soft_ratio=0.5, **options))
@@ -352,13 +355,8 @@ def test_soft_ratio_softens_that_share_of_targets_all_over_and_keeps_it(tmp_path
 def test_misfocus_ratio_is_the_share_after_soft_and_keeps_its_softness_in_the_target(tmp_path):
     photos = _write_photos(str(tmp_path), count=1) * 20
     options = dict(crop_size=32, seed=3, unblurred_ratio=1.0)
+    assert 4 <= _softened_targets(photos, options, misfocus_ratio=0.5) <= 16  # about half of 20
     plain = _as_list(synthetic_dataset(photos, **options))
-    misfocused = _as_list(synthetic_dataset(photos, misfocus_ratio=0.5, **options))
-    assert all(np.array_equal(blurred, sharp) for blurred, sharp in misfocused)
-    softer = [
-        _gradient(m[1]) < 0.9 * _gradient(p[1]) for p, m in zip(plain, misfocused, strict=True)
-    ]
-    assert 4 <= sum(softer) <= 16  # about half of 20
     # All three shares at a third each add up: every crop is defocused (one inside a
     # focal band stays sharp).
     shares = dict(depth_of_field_ratio=1 / 3, soft_ratio=1 / 3, misfocus_ratio=1 / 3)

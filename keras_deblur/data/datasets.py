@@ -77,8 +77,14 @@ VALIDATION_SEED = 0
 _SIZE_MULTIPLE = 4
 _SEED_MASK = 0x7FFFFFFFFFFFFFFF
 _KERNEL_OPTIONS = ("max_length", "exposure", "fraction", "num_steps")
-# Shares of pairs defocused before the shake, drawn in this order (see `_draw_defocus`).
-_DEFOCUS_RATIOS = ("depth_of_field_ratio", "soft_ratio", "misfocus_ratio")
+# How a sharp image is defocused before the shake, by kind; the share of pairs of
+# each kind is the blur option `<kind>_ratio`, drawn in this order (`_draw_defocus`).
+_DEFOCUS_KINDS = {
+    "depth_of_field": photo_depth_of_field,
+    "soft": soft_all_over,
+    "misfocus": misfocused_depth_of_field,
+}
+_DEFOCUS_RATIOS = tuple(f"{kind}_ratio" for kind in _DEFOCUS_KINDS)
 _DEGRADATION_OPTIONS = ("noise_ratio", "noise_levels", "jpeg_ratio", "jpeg_quality")
 _BLUR_OPTIONS = (
     _KERNEL_OPTIONS
@@ -241,14 +247,6 @@ def _blur_on_the_fly(sharp_path, rng, crop_size, training, augment, blur_options
     if augment:
         blurred, sharp = random_dihedral(rng, blurred, sharp)
     return blurred, sharp
-
-
-# What each of `_DEFOCUS_RATIOS` does to a sharp image, in that order.
-_DEFOCUS_KINDS = {
-    "depth_of_field": photo_depth_of_field,
-    "soft": soft_all_over,
-    "misfocus": misfocused_depth_of_field,
-}
 
 
 def _draw_defocus(rng, blur_options):
