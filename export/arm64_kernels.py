@@ -32,6 +32,7 @@ import tempfile
 import zipfile
 from importlib import metadata
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -276,29 +277,82 @@ def level_difference(a, b):
     return int(np.max(np.abs(from_model_range(a).astype(np.int16) - from_model_range(b))))
 
 
-def compare_with_host(jobs, cpus=DEFAULT_CPUS, sysroot=None, num_threads=1):
-    """Each model's largest output difference, ARM64 emulation against this machine's LiteRT.
+def psnr_against(outputs, reference):
+    """PSNR in dB between two batches of `[-1, 1]` model outputs, on their 8-bit levels."""
+    from keras_deblur.inference import from_model_range
+    from keras_deblur.metrics import psnr
+
+    # The batch's images stacked into one tall image: the mean over every pixel.
+    a, b = (from_model_range(x).reshape(-1, *x.shape[-2:]) for x in (outputs, reference))
+    return psnr(a, b)
+
+
+class Comparison(NamedTuple):
+    """One model on one emulated CPU: how far from x86, and how accurate on each.
+
+    `levels`: the largest output difference from x86, in 8-bit levels;
+    `arm_db`, `x86_db`: PSNR of the ARM64 and the x86 output against the
+    float Keras generator's output on the same images.
+    """
+
+    levels: int
+    arm_db: float
+    x86_db: float
+
+
+def compare_with_host(jobs, reference_outputs, cpus=DEFAULT_CPUS, sysroot=None, num_threads=1):
+    """Each model on ARM64 emulation against this machine's LiteRT and the float model.
 
     Args:
         jobs: list of `(model_path, images)`, as for `run_on_arm64`.
+        reference_outputs: list of the float Keras generator's outputs on each
+            job's images: what every exported file approximates.
         cpus: qemu CPU models to emulate. Defaults to `DEFAULT_CPUS`.
         sysroot: as for `run_on_arm64`.
         num_threads: int. XNNPACK threads, on both sides.
 
     Returns:
-        dict `{cpu: [levels per job]}`.
+        dict `{cpu: {model_path: Comparison}}`.
     """
     from export.runtime import TFLiteGenerator
 
     host = [TFLiteGenerator(path, num_threads).predict_on_batch(images) for path, images in jobs]
     sysroot = sysroot if sysroot is not None else build_sysroot()
-    return {
-        cpu: [
-            level_difference(arm, x86)
-            for arm, x86 in zip(run_on_arm64(jobs, cpu, sysroot, num_threads), host, strict=True)
-        ]
-        for cpu in cpus
-    }
+    results = {}
+    for cpu in cpus:
+        arm64 = run_on_arm64(jobs, cpu, sysroot, num_threads)
+        results[cpu] = {
+            path: Comparison(
+                level_difference(arm, x86), psnr_against(arm, ref), psnr_against(x86, ref)
+            )
+            for (path, _), arm, x86, ref in zip(jobs, arm64, host, reference_outputs, strict=True)
+        }
+    return results
+
+
+def failures(comparisons, max_loss_db=0.5, tolerance=None):
+    """One line per model and CPU that fails the gate; empty when all pass.
+
+    A model fails where its ARM64 output is more than `max_loss_db` less
+    accurate (PSNR against the float model) than its x86 output, or, with a
+    `tolerance`, differs from x86 by more than that many 8-bit levels. Int8
+    kernels may round differently on ARM at the same accuracy, so levels
+    alone would fail a sound int8 model.
+    """
+    lines = []
+    for cpu, per_model in comparisons.items():
+        for path, result in per_model.items():
+            if result.arm_db < result.x86_db - max_loss_db:
+                lines.append(
+                    f"-cpu {cpu}: {path}: {result.arm_db:.2f} dB against the float model, "
+                    f"x86 {result.x86_db:.2f} dB (more than {max_loss_db} dB less accurate)"
+                )
+            if tolerance is not None and result.levels > tolerance:
+                lines.append(
+                    f"-cpu {cpu}: {path}: differs from x86 by {result.levels} levels "
+                    f"(> {tolerance})"
+                )
+    return lines
 
 
 def main(argv):
@@ -307,6 +361,7 @@ def main(argv):
 
     from export.calibration import embedded_pairs
     from export.runtime import TFLiteGenerator
+    from keras_deblur import load_generator
 
     f = flags.FLAGS
     for cpu in f.cpu:
@@ -331,16 +386,24 @@ def main(argv):
     if problem:
         sys.exit(f"error: ARM64 emulation unavailable: {problem}")
     try:
+        generator = load_generator(f.weights)
+    except (OSError, ValueError) as error:
+        sys.exit(f"error: --weights {f.weights}: {str(error).splitlines()[0]}")
+    reference = [generator.predict_on_batch(images) for _, images in jobs]
+    try:
         sysroot = build_sysroot(f.cache_dir)
-        differences = compare_with_host(jobs, f.cpu, sysroot)
+        comparisons = compare_with_host(jobs, reference, f.cpu, sysroot)
     except (EmulationUnavailable, RuntimeError) as error:
         sys.exit(f"error: {error}")
-    for cpu, levels in differences.items():
-        for (path, _), level in zip(jobs, levels, strict=True):
-            print(f"-cpu {cpu}: {path}: max difference from x86 {level} levels")
-    worst = max(max(levels) for levels in differences.values())
-    if worst > f.tolerance:
-        sys.exit(f"error: outputs differ from x86 by up to {worst} levels (> {f.tolerance})")
+    for cpu, results in comparisons.items():
+        for path, result in results.items():
+            print(
+                f"-cpu {cpu}: {path}: max difference from x86 {result.levels} levels; "
+                f"against the float model {result.arm_db:.2f} dB (x86 {result.x86_db:.2f} dB)"
+            )
+    problems = failures(comparisons, f.max_loss_db, f.tolerance)
+    if problems:
+        sys.exit("\n".join(f"error: {line}" for line in problems))
 
 
 def _define_flags():
@@ -351,7 +414,17 @@ def _define_flags():
         "cpu", list(DEFAULT_CPUS), "qemu CPU model with options, e.g. max,sme=off (repeatable)."
     )
     flags.DEFINE_integer("num_images", 1, "Embedded validation photos (blurred) to run.")
-    flags.DEFINE_integer("tolerance", 1, "Largest allowed difference from x86, in 8-bit levels.")
+    flags.DEFINE_string(
+        "weights", "mobile", "The Keras generator the files were exported from (file or preset)."
+    )
+    flags.DEFINE_float(
+        "max_loss_db",
+        0.5,
+        "Largest allowed loss of accuracy (PSNR against --weights) on ARM64 below x86, in dB.",
+    )
+    flags.DEFINE_integer(
+        "tolerance", None, "Also gate on the largest difference from x86, in 8-bit levels."
+    )
     flags.DEFINE_string("cache_dir", None, "Sysroot folder (default ~/.cache/keras-deblur/...).")
 
 
