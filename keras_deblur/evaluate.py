@@ -51,6 +51,7 @@ from keras_deblur.data.paired_folders import find_image_pairs, probe_image
 from keras_deblur.inference import MIN_IMAGE_SIDE, deblur
 from keras_deblur.models import load_generator
 from keras_deblur.pretrained import DEFAULT_PRESET, PRESETS
+from keras_deblur.process_memory import release_freed_memory, use_system_allocator
 
 logger = logging.getLogger(__name__)
 
@@ -381,6 +382,7 @@ def evaluate(
     weights = None
     if isinstance(model, str | os.PathLike):
         weights = os.fspath(model)
+        use_system_allocator()  # before the model's first tensors: TensorFlow reads it once
         model = load_generator(weights)
     output_dir = os.fspath(output_dir)
     os.makedirs(output_dir, exist_ok=True)
@@ -467,6 +469,7 @@ def evaluate(
             html_samples.append({**row, "grid": grid_path})
         rows.append(row)
         bar.set_postfix(psnr=f"{row['deblurred_psnr']:.2f}", gain=f"{row['psnr_gain']:+.2f}")
+        release_freed_memory()  # photos of many sizes: give each one's buffers back
 
     if not rows:
         raise EvaluationInputError(skipped)

@@ -13,6 +13,7 @@ from absl import flags
 from keras_deblur import build_generator, evaluate, report
 from keras_deblur.data.images import read_image, write_image
 from keras_deblur.metrics import psnr, ssim
+from keras_deblur.process_memory import SYSTEM_ALLOCATOR_ENV
 
 FLAGS = flags.FLAGS
 
@@ -152,6 +153,26 @@ def test_the_worst_image_stands_beside_every_mean(generator_path, sharp_paths, t
     assert deblurred["worst_gain_image"] == min(gains, key=gains.get)
     assert summary["methods"]["blurred"]["worst_gain"] == 0.0
     assert "worst" in evaluate.format_table(summary)
+
+
+def test_memory_is_released_after_every_photo_and_malloc_chosen_before_loading(
+    generator_path, sharp_paths, tmp_path, monkeypatch
+):
+    # As in the deblur CLI (keras_deblur/process_memory.py): TensorFlow reads the
+    # allocator switch once, at the model's first tensors, so it must be set before.
+    monkeypatch.delenv(SYSTEM_ALLOCATOR_ENV, raising=False)
+    calls, switch_at_load = [], []
+    monkeypatch.setattr(evaluate, "release_freed_memory", lambda: calls.append(1))
+    load = evaluate.load_generator
+
+    def spy(path):
+        switch_at_load.append(os.environ.get(SYSTEM_ALLOCATOR_ENV))
+        return load(path)
+
+    monkeypatch.setattr(evaluate, "load_generator", spy)
+    evaluate.evaluate(generator_path, tmp_path / "a", sharp=sharp_paths, progress=False)
+    assert switch_at_load == ["1"]
+    assert len(calls) == len(sharp_paths)
 
 
 def test_unblurred_photos_are_scored_against_themselves(generator_path, sharp_paths, tmp_path):
