@@ -2,6 +2,7 @@
 
 import os
 
+import cv2
 import numpy as np
 import pytest
 
@@ -25,12 +26,26 @@ SHIPPED_MODEL_VAL = SHIPPED_VAL + (
     "sun_behind_leaves.jpg",
     "wool_mill_machine.jpg",
 )
+# Added to the selection split on 2026-12-03 (enlightenment-data), a decision
+# recorded in the model card: the selection scores from then on include them.
+ADDED_VAL = ("Lichen-Branches.edj", "Yellow-Flower.edj", "Sunset-Clouds.edj", "God-Rays.edj")
+
+
+def _fake_edj(path, images):
+    """An Eet-like archive: header bytes, then each image as a JPEG stream, then a trailer."""
+    streams = [cv2.imencode(".jpg", image[..., ::-1])[1].tobytes() for image in images]  # RGB
+    path.write_bytes(b"\x1e\xe7\x0a\xdeEet" + b"\x00junk".join(streams) + b"\xff\xd8\xffend")
 
 
 def _fake_source(folder, names, shape=(300, 2000, 3)):
     rng = np.random.default_rng(0)
     for name in names:
-        write_image(folder / name, rng.integers(0, 256, shape, dtype=np.uint8))
+        image = rng.integers(0, 256, shape, dtype=np.uint8)
+        if name.endswith(".edj"):
+            folder.mkdir(parents=True, exist_ok=True)
+            _fake_edj(folder / name, [image[::4, ::4], image, image[::2, ::2]])
+        else:
+            write_image(folder / name, image)
     return str(folder)
 
 
@@ -110,7 +125,7 @@ def test_the_shipped_split_is_unchanged_and_defocus_photos_are_held_out():
         SHIPPED_VAL
     )
     val = [name for name, photo in open_photos.PHOTOS.items() if photo.split == "val"]
-    assert sorted(val) == sorted(SHIPPED_MODEL_VAL)
+    assert sorted(val) == sorted(SHIPPED_MODEL_VAL + ADDED_VAL)
     assert open_photos.DEFOCUS and len(set(open_photos.DEFOCUS)) == len(open_photos.DEFOCUS)
     # Both held-out splits score natural defocus, and no defocus photo is trained on.
     assert {open_photos.PHOTOS[name].split for name in open_photos.DEFOCUS} == {"val", "release"}
@@ -123,3 +138,15 @@ def test_a_photo_in_a_subfolder_of_its_package_is_found_from_an_unpacked_root(tm
     _fake_source(folder, [name], shape=(30, 40, 3))
     assert open_photos.photo_path(str(tmp_path / "root"), name) == str(folder / name)
     assert open_photos.photo_path(str(folder.parent), name) is None
+
+
+def test_the_largest_jpeg_is_taken_from_an_edj_theme_file(tmp_path):
+    coarse = np.random.default_rng(1).integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    large = cv2.resize(coarse, (160, 96), interpolation=cv2.INTER_CUBIC)  # smooth: JPEG keeps it
+    _fake_edj(tmp_path / "a.edj", [large[::4, ::4], large, large[::2, ::2]])
+    photo = open_photos.read_photo(str(tmp_path / "a.edj"))
+    assert photo.shape == (96, 160, 3)
+    assert np.mean(np.abs(photo.astype(int) - large)) < 3  # JPEG-lossy, the same picture
+    (tmp_path / "empty.edj").write_bytes(b"\x1e\xe7\x0a\xde no image here")
+    with pytest.raises(ValueError, match="empty.edj: no embedded JPEG image"):
+        open_photos.read_photo(str(tmp_path / "empty.edj"))

@@ -5,22 +5,22 @@ These Debian packages hold photographs under free licences (each file's author,
 licence and package are in `PHOTOS`, from the package's copyright or credits file):
 `lomiri-wallpapers-16.04` and `-20.04` (CC-BY-4.0, CC-BY-SA, CC0), `lxqt-themes`
 (CC-BY-SA-3.0), `tuxpaint-data` (GPL-2+), `libjxl-testdata` (BSD-3-Clause),
-`palapeli-data` (public domain, GFDL), `puzzle-jigsaw` (CC0-1.0) and
-`scribus-template` (public domain). This module fetches them with
-`apt-get download` (no root needed), or reads them where they are installed, and
-writes:
+`palapeli-data` (public domain, GFDL), `puzzle-jigsaw` (CC0-1.0),
+`scribus-template` (public domain) and `enlightenment-data` (BSD-2-Clause).
+This module fetches them with `apt-get download` (no root needed), or reads
+them where they are installed, and writes:
 
-    OUTPUT/train/*.png    29 photos, each at 1024 and 640 pixels on the long side
+    OUTPUT/train/*.png    36 photos, each at 1024 and 640 pixels on the long side
                           (never upscaled; with --textures, also 6 grey-level
                           photos from scikit-image)
-    OUTPUT/val/*.png      11 held-out photos at 1024 pixels, never trained on:
+    OUTPUT/val/*.png      15 held-out photos at 1024 pixels, never trained on:
                           the selection split, scored to choose among models
-    OUTPUT/release/*.png  12 held-out photos at 1024 pixels, never trained on
+    OUTPUT/release/*.png  15 held-out photos at 1024 pixels, never trained on
                           and never chosen on: scored once per shipped model
     OUTPUT/LICENSES.md    package, author, licence and split of every file
 
-`DEFOCUS` names the held-out photos with natural shallow depth of field (6 in
-val, 4 in release). The release split was assigned by content before any model
+`DEFOCUS` names the held-out photos with natural shallow depth of field (8 in
+val, 6 in release). The release split was assigned by content before any model
 was scored on it; a model chosen by its release score makes the split one more
 selection split, so score it only on a model already chosen.
 
@@ -35,13 +35,16 @@ The Debian packages in `RESERVED_PACKAGES` (`plasma-workspace-wallpapers` and
 `mate-backgrounds`) are never used: they are kept for independent evaluation.
 """
 
+import itertools
 import logging
 import os
+import re
 import subprocess
 import tempfile
 from typing import NamedTuple
 
 import cv2
+import numpy as np
 
 from keras_deblur.cli import reports_errors
 from keras_deblur.data.embedded import embedded_photo_folder
@@ -72,6 +75,7 @@ JXL = "libjxl-testdata"
 PALAPELI = "palapeli-data"
 JIGSAW = "puzzle-jigsaw"
 SCRIBUS = "scribus-template"
+ENLIGHTENMENT = "enlightenment-data"
 # Folder of each package's photos, relative to the root it is unpacked (or installed) in.
 PACKAGE_FOLDERS = {
     LOMIRI_16: "usr/share/backgrounds",
@@ -82,6 +86,7 @@ PACKAGE_FOLDERS = {
     PALAPELI: "usr/share/palapeli/collection",
     JIGSAW: "usr/share/puzzle-jigsaw/samples",
     SCRIBUS: "usr/share/scribus/templates",
+    ENLIGHTENMENT: "usr/share/enlightenment/data/backgrounds",
 }
 PACKAGES = tuple(PACKAGE_FOLDERS)
 # Kept for independent evaluation of our models: never fetched, read or listed here.
@@ -89,7 +94,8 @@ RESERVED_PACKAGES = ("plasma-workspace-wallpapers", "mate-backgrounds")
 # The packages of the photos the shipped model was trained and validated on.
 SHIPPED_PACKAGES = (LOMIRI_16, LOMIRI_20)
 # file -> Photo. Only photographs: abstract art, renders, illustrations, photos
-# without a per-file author, and letterboxed or < 640-pixel photos are left out.
+# whose package states no free licence for them (by name, or in a "Files: *"
+# stanza), and letterboxed or < 640-pixel photos are left out.
 # The first 15 are the shipped model's split and must keep it, and so must every
 # train and val entry (the shipped model was trained and chosen on them); about a
 # third of the lxqt, tuxpaint and jxl photos are held out in val, chosen for
@@ -98,8 +104,11 @@ SHIPPED_PACKAGES = (LOMIRI_16, LOMIRI_20)
 # was scored on them. Checked and left out: ukui-wallpapers, gnome-backgrounds,
 # sway-backgrounds, desktop-base, debian-edu-artwork-*, xfdesktop4-data,
 # lxde-common, fluxbox, blackbox-themes, pekwm-themes, lomiri-wallpapers (renders
-# or logos); mypaint-data-extras (paper textures); kphotoalbum's demo, tuxtype-data
-# and gimp-data's splash (no per-file author); libjxl's hdr_room (HLG, not sRGB).
+# or logos); mypaint-data-extras (paper textures); kphotoalbum's demo (< 640 px),
+# tuxtype-data and gimp-data's splash (no licence stated for them); libjxl's
+# hdr_room (HLG, not sRGB). Free, not added yet: libelementary-data,
+# sddm-theme-maldives, digikam-data, tuxmath-data, the Qt 5 examples' photos.
+_E_AUTHORS = "Carsten Haitzler and the Enlightenment contributors"
 PHOTOS = {
     "Bridge_by_Sander_Klootwijk.jpg": Photo(LOMIRI_16, "Sander Klootwijk", "CC-BY-SA-4.0", "train"),
     "Dragonfly_by_Bolly.jpg": Photo(LOMIRI_16, "Bolly", "CC-BY-SA-4.0", "train"),
@@ -174,6 +183,29 @@ PHOTOS = {
     "nature.jpg": Photo(SCRIBUS, "Riku Leino", "public domain", "release", "br2"),
     "pizza.jpg": Photo(SCRIBUS, "Riku Leino", "public domain", "release", "menu2"),
     "sunset.jpg": Photo(SCRIBUS, "Riku Leino", "public domain", "release", "br2"),
+    # enlightenment-data (added 2026-12-03, after the model shipped that evening):
+    # the desktop's photographic backgrounds, 3840x2160 JPEGs inside .edj theme
+    # files, under the package's BSD-2-clause ("Files: *", no per-file author; the
+    # abstract ones are left out). Half have shallow depth of field; split by content.
+    **{
+        f"{stem}.edj": Photo(ENLIGHTENMENT, _E_AUTHORS, "BSD-2-Clause", split)
+        for stem, split in (
+            ("Bamboo", "train"),
+            ("Red-Maple", "train"),
+            ("White-Flower", "train"),
+            ("Mountain", "train"),
+            ("Snow-Trees", "train"),
+            ("Foggy-Trees", "train"),
+            ("Peaks", "train"),
+            ("Lichen-Branches", "val"),
+            ("Yellow-Flower", "val"),
+            ("Sunset-Clouds", "val"),
+            ("God-Rays", "val"),
+            ("Spruce-Needles", "release"),
+            ("Green-Maple", "release"),
+            ("Sea-of-Lanterns", "release"),
+        )
+    },
 }
 # Held-out photos (val or release) whose background or foreground is strongly,
 # naturally out of focus (shallow depth of field): the "defocus" class.
@@ -188,6 +220,10 @@ DEFOCUS = (
     "european-honey-bee.jpg",
     "moon.jpg",
     "panther-chameleon-female.jpg",
+    "Lichen-Branches.edj",
+    "Yellow-Flower.edj",
+    "Spruce-Needles.edj",
+    "Green-Maple.edj",
 )
 # Long sides written per split, and what each split is for.
 LONG_SIDES = {"train": (1024, 640), "val": (1024,), "release": (1024,)}
@@ -243,6 +279,45 @@ def photo_path(source_folder, name):
     return next((path for path in candidates if os.path.isfile(path)), None)
 
 
+def largest_embedded_jpeg(data):
+    """The JPEG stream with the most pixels among those embedded in `data`, as its bytes.
+
+    Enlightenment's `.edj` theme files (Eet archives) keep each background as
+    plain JPEG streams at several sizes; each stream runs from its start-of-image
+    marker to the next one (they hold no thumbnails of their own).
+
+    Raises:
+        ValueError: where no embedded JPEG decodes.
+    """
+    starts = [match.start() for match in re.finditer(rb"\xff\xd8\xff", data)]
+    best, best_pixels = None, 0
+    for start, end in itertools.pairwise([*starts, len(data)]):
+        stream = data[start:end]
+        # An eighth of the size decodes fast and gives the full size's proportions.
+        small = cv2.imdecode(np.frombuffer(stream, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8)
+        if small is not None and small.size > best_pixels:
+            best, best_pixels = stream, small.size
+    if best is None:
+        raise ValueError("no embedded JPEG image")
+    return best
+
+
+def read_photo(path):
+    """A photo file as RGB uint8; from an `.edj` theme file, its largest embedded JPEG."""
+    if not path.endswith(".edj"):
+        return to_rgb_uint8(read_image(path))
+    with open(path, "rb") as file:
+        try:
+            stream = largest_embedded_jpeg(file.read())
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
+    with tempfile.TemporaryDirectory() as folder:
+        jpeg = os.path.join(folder, os.path.basename(path)[: -len(".edj")] + ".jpg")
+        with open(jpeg, "wb") as file:
+            file.write(stream)
+        return to_rgb_uint8(read_image(jpeg))
+
+
 def resize_long_side(image, long_side):
     """Area-downscales so the longer side is `long_side` (never upscales)."""
     height, width = image.shape[:2]
@@ -268,7 +343,7 @@ def write_split(source_folder, output_dir, textures=False, packages=PACKAGES):
         )
     written = []
     for name, photo in photos.items():
-        image = to_rgb_uint8(read_image(paths[name]))
+        image = read_photo(paths[name])
         stem = os.path.splitext(name)[0]
         for long_side in LONG_SIDES[photo.split]:
             resized = resize_long_side(image, long_side)
