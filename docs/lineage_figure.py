@@ -67,7 +67,8 @@ def main():
     axis.axhline(0.7, color="tab:red", lw=0.8, ls="--", label="gate, long shakes (+0.7 dB)")
     axis.axhline(0.0, color="gray", lw=0.5)
     axis.set_xlabel(
-        "CPU hours of the lineage (2-core AMD EPYC; float32 to stage 10, mixed bf16 from 12b to 28, float32 (AVX2) at 31)"
+        "CPU hours of the lineage (2-core AMD EPYC; float32 to stage 10, "
+        "mixed bf16 from 12b to 28, float32 on AVX2 at 31)"
     )
     axis.set_ylabel("dB over the blurred input")
     axis.set_title(
