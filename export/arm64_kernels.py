@@ -409,13 +409,17 @@ def main(argv):
 def _define_flags():
     from absl import flags
 
+    from keras_deblur.pretrained import DEFAULT_PRESET
+
     flags.DEFINE_multi_string("model", None, "Fixed-size float-I/O .tflite file.", required=True)
     flags.DEFINE_multi_string(
         "cpu", list(DEFAULT_CPUS), "qemu CPU model with options, e.g. max,sme=off (repeatable)."
     )
     flags.DEFINE_integer("num_images", 1, "Embedded validation photos (blurred) to run.")
     flags.DEFINE_string(
-        "weights", "mobile", "The Keras generator the files were exported from (file or preset)."
+        "weights",
+        DEFAULT_PRESET,
+        "The Keras generator the files were exported from (file or preset).",
     )
     flags.DEFINE_float(
         "max_loss_db",

@@ -108,7 +108,7 @@ SHIPPED_PACKAGES = (LOMIRI_16, LOMIRI_20)
 # tuxtype-data and gimp-data's splash (no licence stated for them); libjxl's
 # hdr_room (HLG, not sRGB). Free, not added yet: libelementary-data,
 # sddm-theme-maldives, digikam-data, tuxmath-data, the Qt 5 examples' photos.
-_E_AUTHORS = "Carsten Haitzler and the Enlightenment contributors"
+ENLIGHTENMENT_AUTHORS = "Carsten Haitzler and the Enlightenment contributors"
 PHOTOS = {
     "Bridge_by_Sander_Klootwijk.jpg": Photo(LOMIRI_16, "Sander Klootwijk", "CC-BY-SA-4.0", "train"),
     "Dragonfly_by_Bolly.jpg": Photo(LOMIRI_16, "Bolly", "CC-BY-SA-4.0", "train"),
@@ -188,7 +188,7 @@ PHOTOS = {
     # files, under the package's BSD-2-clause ("Files: *", no per-file author; the
     # abstract ones are left out). Half have shallow depth of field; split by content.
     **{
-        f"{stem}.edj": Photo(ENLIGHTENMENT, _E_AUTHORS, "BSD-2-Clause", split)
+        f"{stem}.edj": Photo(ENLIGHTENMENT, ENLIGHTENMENT_AUTHORS, "BSD-2-Clause", split)
         for stem, split in (
             ("Bamboo", "train"),
             ("Red-Maple", "train"),
