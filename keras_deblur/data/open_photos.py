@@ -6,7 +6,8 @@ licence and package are in `PHOTOS`, from the package's copyright or credits fil
 `lomiri-wallpapers-16.04` and `-20.04` (CC-BY-4.0, CC-BY-SA, CC0), `lxqt-themes`
 (CC-BY-SA-3.0), `tuxpaint-data` (GPL-2+), `libjxl-testdata` (BSD-3-Clause),
 `palapeli-data` (public domain, GFDL), `puzzle-jigsaw` (CC0-1.0),
-`scribus-template` (public domain) and `enlightenment-data` (BSD-2-Clause).
+`scribus-template` (public domain), `enlightenment-data` and `libelementary-data`
+(BSD-2-Clause), `sddm-theme-maldives` (CC-BY-3.0) and `digikam-data` (GPL-2+).
 This module fetches them with `apt-get download` (no root needed), or reads
 them where they are installed, and writes:
 
@@ -76,6 +77,9 @@ PALAPELI = "palapeli-data"
 JIGSAW = "puzzle-jigsaw"
 SCRIBUS = "scribus-template"
 ENLIGHTENMENT = "enlightenment-data"
+ELEMENTARY = "libelementary-data"
+MALDIVES = "sddm-theme-maldives"
+DIGIKAM = "digikam-data"
 # Folder of each package's photos, relative to the root it is unpacked (or installed) in.
 PACKAGE_FOLDERS = {
     LOMIRI_16: "usr/share/backgrounds",
@@ -87,6 +91,9 @@ PACKAGE_FOLDERS = {
     JIGSAW: "usr/share/puzzle-jigsaw/samples",
     SCRIBUS: "usr/share/scribus/templates",
     ENLIGHTENMENT: "usr/share/enlightenment/data/backgrounds",
+    ELEMENTARY: "usr/share/elementary/images",
+    MALDIVES: "usr/share/sddm/themes/maldives",
+    DIGIKAM: "usr/share/digikam/about/images",
 }
 PACKAGES = tuple(PACKAGE_FOLDERS)
 # Kept for independent evaluation of our models: never fetched, read or listed here.
@@ -106,9 +113,15 @@ SHIPPED_PACKAGES = (LOMIRI_16, LOMIRI_20)
 # lxde-common, fluxbox, blackbox-themes, pekwm-themes, lomiri-wallpapers (renders
 # or logos); mypaint-data-extras (paper textures); kphotoalbum's demo (< 640 px),
 # tuxtype-data and gimp-data's splash (no licence stated for them); libjxl's
-# hdr_room (HLG, not sRGB). Free, not added yet: libelementary-data,
-# sddm-theme-maldives, digikam-data, tuxmath-data, the Qt 5 examples' photos.
+# hdr_room (HLG, not sRGB); opencv-doc (research data sets' photos);
+# libelementary-data's wood_01 and panel_01 (flat textures) and
+# insanely_huge_test_image (soft, source unknown); tuxmath-data's menu_bkg
+# (heavy JPEG compression); python3-skimage's retina (a fundus image) and
+# python3-scipy's face were not taken. Free, not added yet: the Qt 5 examples' photos.
 ENLIGHTENMENT_AUTHORS = "Carsten Haitzler and the Enlightenment contributors"
+# The packages' copyright holders, for photos whose photographer is not named.
+ELEMENTARY_AUTHORS = "the Enlightenment Developers"
+DIGIKAM_AUTHORS = "Gilles Caulier and the digiKam authors"
 PHOTOS = {
     "Bridge_by_Sander_Klootwijk.jpg": Photo(LOMIRI_16, "Sander Klootwijk", "CC-BY-SA-4.0", "train"),
     "Dragonfly_by_Bolly.jpg": Photo(LOMIRI_16, "Bolly", "CC-BY-SA-4.0", "train"),
@@ -206,6 +219,28 @@ PHOTOS = {
             ("Sea-of-Lanterns", "release"),
         )
     },
+    # libelementary-data (added 2026-12-03, after stage 32): EFL's test photos,
+    # 640x640 (mystrale_2 1000x665), under the package's BSD-2-clause ("Files: *",
+    # no per-file author); split by content before any model saw them.
+    **{
+        name: Photo(ELEMENTARY, ELEMENTARY_AUTHORS, "BSD-2-Clause", split)
+        for name, split in (
+            ("sky_01.jpg", "train"),
+            ("sky_04.jpg", "train"),
+            ("rock_01.jpg", "train"),
+            ("rock_02.jpg", "train"),
+            ("plant_01.jpg", "train"),
+            ("mystrale_2.jpg", "val"),
+            ("sky_02.jpg", "val"),
+            ("twofish.jpg", "release"),
+            ("sky_03.jpg", "release"),
+        )
+    },
+    # sddm-theme-maldives: the one file the copyright file credits by name.
+    "background.jpg": Photo(MALDIVES, "Nevit Dilmen", "CC-BY-3.0", "release"),
+    # digikam-data: a lake (iPhone 7, 2021) under the package's "almost all software
+    # is GPL" (version 2 or later); this file is not among the exceptions.
+    "body-background.jpg": Photo(DIGIKAM, DIGIKAM_AUTHORS, "GPL-2+", "val"),
 }
 # Held-out photos (val or release) whose background or foreground is strongly,
 # naturally out of focus (shallow depth of field): the "defocus" class.
