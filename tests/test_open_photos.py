@@ -31,7 +31,7 @@ SHIPPED_MODEL_VAL = SHIPPED_VAL + (
 ADDED_VAL = ("Lichen-Branches.edj", "Yellow-Flower.edj", "Sunset-Clouds.edj", "God-Rays.edj")
 # Added later that night, after stage 32 was scored, with the next round's
 # selection scores including them.
-ADDED_VAL_AFTER_STAGE_32 = ("mystrale_2.jpg", "sky_02.jpg", "body-background.jpg")
+ADDED_VAL_AFTER_STAGE_32 = ("mystrale_2.jpg", "sky_02.jpg", "body-background.jpg", "leaves.jpg")
 
 
 def _fake_edj(path, images):
@@ -88,7 +88,8 @@ def test_write_split_resizes_the_photos_adds_the_textures_and_lists_every_licenc
 def test_the_shipped_packages_give_the_shipped_split_from_an_unpacked_root(tmp_path):
     root = tmp_path / "root"
     for name, photo in open_photos.PHOTOS.items():
-        folder = root / open_photos.PACKAGE_FOLDERS[photo.package] / photo.subfolder
+        package_folder = open_photos.PACKAGE_FOLDERS[photo.package].replace("*", "x86_64-linux-gnu")
+        folder = root / package_folder / photo.subfolder
         folder.mkdir(parents=True, exist_ok=True)
         _fake_source(folder, [name], shape=(400, 800, 3))
     written = open_photos.prepare_open_photos(
@@ -141,6 +142,17 @@ def test_a_photo_in_a_subfolder_of_its_package_is_found_from_an_unpacked_root(tm
     _fake_source(folder, [name], shape=(30, 40, 3))
     assert open_photos.photo_path(str(tmp_path / "root"), name) == str(folder / name)
     assert open_photos.photo_path(str(folder.parent), name) is None
+
+
+def test_a_photo_of_an_architecture_dependent_package_is_found_under_any_multiarch_folder(tmp_path):
+    name = "niagara_falls.jpg"
+    package_folder = open_photos.PACKAGE_FOLDERS[open_photos.PHOTOS[name].package]
+    assert "/*/" in package_folder
+    # "[root]" also checks that the source folder is not read as a glob pattern.
+    folder = tmp_path / "[root]" / package_folder.replace("*", "aarch64-linux-gnu")
+    folder.mkdir(parents=True)
+    _fake_source(folder, [name], shape=(30, 40, 3))
+    assert open_photos.photo_path(str(tmp_path / "[root]"), name) == str(folder / name)
 
 
 def test_the_largest_jpeg_is_taken_from_an_edj_theme_file(tmp_path):

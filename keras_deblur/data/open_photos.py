@@ -7,7 +7,8 @@ licence and package are in `PHOTOS`, from the package's copyright or credits fil
 (CC-BY-SA-3.0), `tuxpaint-data` (GPL-2+), `libjxl-testdata` (BSD-3-Clause),
 `palapeli-data` (public domain, GFDL), `puzzle-jigsaw` (CC0-1.0),
 `scribus-template` (public domain), `enlightenment-data` and `libelementary-data`
-(BSD-2-Clause), `sddm-theme-maldives` (CC-BY-3.0) and `digikam-data` (GPL-2+).
+(BSD-2-Clause), `sddm-theme-maldives` (CC-BY-3.0), `digikam-data` (GPL-2+),
+`qtdeclarative5-examples` and `qtmultimedia5-examples` (BSD-3-Clause).
 This module fetches them with `apt-get download` (no root needed), or reads
 them where they are installed, and writes:
 
@@ -36,6 +37,7 @@ The Debian packages in `RESERVED_PACKAGES` (`plasma-workspace-wallpapers` and
 `mate-backgrounds`) are never used: they are kept for independent evaluation.
 """
 
+import glob
 import itertools
 import logging
 import os
@@ -80,6 +82,8 @@ ENLIGHTENMENT = "enlightenment-data"
 ELEMENTARY = "libelementary-data"
 MALDIVES = "sddm-theme-maldives"
 DIGIKAM = "digikam-data"
+QT_QUICK = "qtdeclarative5-examples"
+QT_MULTIMEDIA = "qtmultimedia5-examples"
 # Folder of each package's photos, relative to the root it is unpacked (or installed) in.
 PACKAGE_FOLDERS = {
     LOMIRI_16: "usr/share/backgrounds",
@@ -94,6 +98,9 @@ PACKAGE_FOLDERS = {
     ELEMENTARY: "usr/share/elementary/images",
     MALDIVES: "usr/share/sddm/themes/maldives",
     DIGIKAM: "usr/share/digikam/about/images",
+    # Architecture-dependent packages: `*` is the multiarch triplet (`photo_path`).
+    QT_QUICK: "usr/lib/*/qt5/examples/quick/customitems/scrollbar/pics",
+    QT_MULTIMEDIA: "usr/lib/*/qt5/examples/multimedia/video/qmlvideo/images",
 }
 PACKAGES = tuple(PACKAGE_FOLDERS)
 # Kept for independent evaluation of our models: never fetched, read or listed here.
@@ -117,11 +124,12 @@ SHIPPED_PACKAGES = (LOMIRI_16, LOMIRI_20)
 # libelementary-data's wood_01 and panel_01 (flat textures) and
 # insanely_huge_test_image (soft, source unknown); tuxmath-data's menu_bkg
 # (heavy JPEG compression); python3-skimage's retina (a fundus image) and
-# python3-scipy's face were not taken. Free, not added yet: the Qt 5 examples' photos.
+# python3-scipy's face were not taken.
 ENLIGHTENMENT_AUTHORS = "Carsten Haitzler and the Enlightenment contributors"
 # The packages' copyright holders, for photos whose photographer is not named.
 ELEMENTARY_AUTHORS = "the Enlightenment Developers"
 DIGIKAM_AUTHORS = "Gilles Caulier and the digiKam authors"
+QT_AUTHORS = "The Qt Company Ltd."
 PHOTOS = {
     "Bridge_by_Sander_Klootwijk.jpg": Photo(LOMIRI_16, "Sander Klootwijk", "CC-BY-SA-4.0", "train"),
     "Dragonfly_by_Bolly.jpg": Photo(LOMIRI_16, "Bolly", "CC-BY-SA-4.0", "train"),
@@ -241,6 +249,10 @@ PHOTOS = {
     # digikam-data: a lake (iPhone 7, 2021) under the package's "almost all software
     # is GPL" (version 2 or later); this file is not among the exceptions.
     "body-background.jpg": Photo(DIGIKAM, DIGIKAM_AUTHORS, "GPL-2+", "val"),
+    # The Qt 5 examples' photos, under their "Files: examples/*" BSD-3-clause
+    # (no photographer named).
+    "niagara_falls.jpg": Photo(QT_QUICK, QT_AUTHORS, "BSD-3-Clause", "release"),
+    "leaves.jpg": Photo(QT_MULTIMEDIA, QT_AUTHORS, "BSD-3-Clause", "val"),
 }
 # Held-out photos (val or release) whose background or foreground is strongly,
 # naturally out of focus (shallow depth of field): the "defocus" class.
@@ -305,12 +317,18 @@ def photo_path(source_folder, name):
 
     `source_folder` is either a root the packages are installed or unpacked in
     (`/`, or what `fetch_packages` returns), or one folder holding the files.
+    A `*` in a `PACKAGE_FOLDERS` entry matches any one folder (the multiarch
+    triplet of architecture-dependent packages, `x86_64-linux-gnu` or
+    `aarch64-linux-gnu`).
     """
     photo = PHOTOS[name]
-    candidates = (
-        os.path.join(source_folder, PACKAGE_FOLDERS[photo.package], photo.subfolder, name),
-        os.path.join(source_folder, name),
+    pattern = os.path.join(
+        glob.escape(source_folder),
+        PACKAGE_FOLDERS[photo.package],
+        glob.escape(photo.subfolder),
+        glob.escape(name),
     )
+    candidates = (*sorted(glob.glob(pattern)), os.path.join(source_folder, name))
     return next((path for path in candidates if os.path.isfile(path)), None)
 
 
