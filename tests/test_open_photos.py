@@ -108,6 +108,28 @@ def test_the_shipped_packages_give_the_shipped_split_from_an_unpacked_root(tmp_p
         open_photos.selected_photos(("mate-backgrounds",))
 
 
+def test_a_photo_smaller_than_its_split_s_long_side_is_written_once_at_its_own_size(tmp_path):
+    # libelementary-data's photos are 640x640 (mystrale_2 1000x665), below 1024 pixels.
+    names = [n for n, p in open_photos.PHOTOS.items() if p.package == open_photos.ELEMENTARY]
+    source = _fake_source(tmp_path / "images", names, shape=(640, 640, 3))
+    _fake_source(tmp_path / "images", ["mystrale_2.jpg"], shape=(665, 1000, 3))
+    out = tmp_path / "out"
+    written = open_photos.write_split(source, str(out), packages=(open_photos.ELEMENTARY,))
+
+    assert sorted(os.listdir(out / "release")) == ["sky_03_640.png", "twofish_640.png"]
+    assert sorted(os.listdir(out / "val")) == ["mystrale_2_1000.png", "sky_02_640.png"]
+    assert sorted(os.listdir(out / "train")) == sorted(
+        f"{stem}_640.png" for stem in ("sky_01", "sky_04", "rock_01", "rock_02", "plant_01")
+    )
+    assert len(written) == len(names)
+    for path in written:  # the pixels of the file itself: neither upscaled nor resampled
+        name = os.path.basename(path).rsplit("_", 1)[0] + ".jpg"
+        assert np.array_equal(read_image(path), read_image(os.path.join(source, name))), path
+    assert (
+        "or at their own size where smaller (never upscaled)" in (out / "LICENSES.md").read_text()
+    )
+
+
 def test_photos_name_their_package_licence_and_split_and_never_a_reserved_package():
     assert set(open_photos.RESERVED_PACKAGES) == {"plasma-workspace-wallpapers", "mate-backgrounds"}
     assert not set(open_photos.RESERVED_PACKAGES) & set(open_photos.PACKAGES)

@@ -384,8 +384,12 @@ def resize_long_side(image, long_side):
 def write_split(source_folder, output_dir, textures=False, packages=PACKAGES):
     """Writes the resized photos of each split and LICENSES.md; returns the image paths written.
 
-    Each photo is written to `output_dir/SPLIT/` at each of `LONG_SIDES[split]`
-    that is not above its own size, named `STEM_SIDE.png` after the long side it has.
+    Each photo is area-downscaled to each of `LONG_SIDES[split]` and written to
+    `output_dir/SPLIT/STEM_SIDE.png`, named after the long side it has. A photo is
+    never upscaled: where a side is above its own long side it is written at its
+    own size, once. So a 640x640 photo is `STEM_640.png` alone in any split, a
+    held-out 1000x665 photo `STEM_1000.png`, and an 800-pixel train photo is
+    written at 800 and 640.
     """
     photos = selected_photos(packages)
     paths = {name: photo_path(source_folder, name) for name in photos}
@@ -437,7 +441,7 @@ def write_licences(output_dir, photos, textures=False):
     ]
     sentences = [
         f"Photos from the Debian packages {', '.join(used)}, area-downscaled to their split's "
-        f"long side (never upscaled): {'; '.join(splits)}"
+        f"long sides, or at their own size where smaller (never upscaled): {'; '.join(splits)}"
     ]
     if textures:
         sentences.append("Grey-level photos from scikit-image in train/ at their own size")
