@@ -12,14 +12,17 @@ licence and package are in `PHOTOS`, from the package's copyright or credits fil
 This module fetches them with `apt-get download` (no root needed), or reads
 them where they are installed, and writes:
 
-    OUTPUT/train/*.png    36 photos, each at 1024 and 640 pixels on the long side
-                          (never upscaled; with --textures, also 6 grey-level
-                          photos from scikit-image)
-    OUTPUT/val/*.png      15 held-out photos at 1024 pixels, never trained on:
+    OUTPUT/train/*.png    41 photos, each at 1024 and 640 pixels on the long side
+                          (with --textures, also 6 grey-level photos from
+                          scikit-image)
+    OUTPUT/val/*.png      19 held-out photos at 1024 pixels, never trained on:
                           the selection split, scored to choose among models
-    OUTPUT/release/*.png  15 held-out photos at 1024 pixels, never trained on
+    OUTPUT/release/*.png  19 held-out photos at 1024 pixels, never trained on
                           and never chosen on: scored once per shipped model
     OUTPUT/LICENSES.md    package, author, licence and split of every file
+
+Photos are never upscaled: one smaller than a side is written once at its own
+size (a 640x640 photo at 640 in every split, a 1000x665 held-out photo at 1000).
 
 `DEFOCUS` names the held-out photos with natural shallow depth of field (8 in
 val, 6 in release). The release split was assigned by content before any model
